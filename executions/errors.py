@@ -1,0 +1,131 @@
+"""How a run can fail, and the error body each failure gives the caller.
+
+Shapes follow Nango's (`{"error": {"code", "message", "payload"?, "upstream"?}}`), plus
+`errors` for the schema checks Nango does not make.
+"""
+
+from dataclasses import dataclass, field
+
+from nango.response import Response
+
+UPSTREAM_HEADERS = ("content-type", "retry-after")
+
+
+@dataclass
+class Failure:
+    code: str
+    status: int
+    message: str
+    payload: object = None
+    upstream: dict | None = None
+    errors: list | None = None
+    # Retrying the same input cannot help (input/output validation, output too large).
+    retryable: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def body(self) -> dict:
+        error: dict = {"code": self.code, "message": self.message}
+        if self.payload is not None:
+            error["payload"] = self.payload
+        if self.upstream is not None:
+            error["upstream"] = self.upstream
+        if self.errors is not None:
+            error["errors"] = self.errors
+        return {"error": error}
+
+    @classmethod
+    def from_body(cls, status: int, body: dict) -> "Failure":
+        error = body.get("error", {})
+        return cls(
+            code=error.get("code", "action_script_failure"),
+            status=status,
+            message=error.get("message", ""),
+            payload=error.get("payload"),
+            upstream=error.get("upstream"),
+            errors=error.get("errors"),
+        )
+
+
+def invalid_input(errors: list) -> Failure:
+    return Failure(
+        "invalid_action_input",
+        400,
+        "The action input does not match the action's input schema",
+        errors=errors,
+        retryable=False,
+    )
+
+
+def invalid_output(message: str, errors: list | None = None) -> Failure:
+    return Failure("invalid_action_output", 500, message, errors=errors, retryable=False)
+
+
+def output_too_large(size: int, limit: int) -> Failure:
+    return Failure(
+        "script_output_too_large",
+        500,
+        f"Output size is too large: {size} bytes. Maximum allowed size is {limit} bytes "
+        f"({limit / 1048576:g} MiB). Return only the fields your app needs, or fetch large "
+        "payloads through the proxy.",
+        payload={"size": size, "limit": limit},
+        retryable=False,
+    )
+
+
+def runtime_error(payload: dict) -> Failure:
+    return Failure(
+        "action_script_runtime_error",
+        500,
+        "The action script failed with a runtime error",
+        payload=payload,
+    )
+
+
+def http_error(response: Response) -> Failure:
+    headers = {
+        k: v for k, v in response.headers.items() if k in UPSTREAM_HEADERS or k.startswith("x-rate")
+    }
+    return Failure(
+        "script_http_error",
+        424,
+        f"The provider answered HTTP {response.status}",
+        payload=response.data,
+        upstream={"status": response.status, "headers": headers, "body": response.data},
+    )
+
+
+def network_error(name: str, message: str) -> Failure:
+    return Failure(
+        "script_network_error",
+        500,
+        "The action could not reach the provider",
+        payload={"name": name, "message": message},
+    )
+
+
+def internal_error(name: str, message: str, stacktrace: list[str]) -> Failure:
+    return Failure(
+        "script_internal_error",
+        500,
+        "The action script raised an unexpected error",
+        payload={"name": name, "message": message, "stacktrace": stacktrace},
+    )
+
+
+def timeout(seconds: float) -> Failure:
+    return Failure(
+        "action_script_failure",
+        500,
+        f"The action script failed with an error: timeout after {seconds:g}s",
+        payload={"reason": "timeout", "timeout_seconds": seconds},
+    )
+
+
+def broken_function(message: str) -> Failure:
+    return Failure(
+        "script_internal_error",
+        500,
+        "The deployed function could not be loaded",
+        payload={"name": "FunctionFileError", "message": message},
+        retryable=False,
+    )

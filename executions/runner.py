@@ -1,0 +1,183 @@
+"""Run one action against one connection, with a hard timeout.
+
+The function runs on a pool thread while the caller waits for it with the run's timeout.
+At the deadline the caller answers `action_script_failure` / timeout and raises
+`ActionTimeout` inside the run's thread, which stops the function at its next Python
+instruction; its provider calls are also capped by the deadline. (Python cannot preempt a
+thread blocked inside C code, such as a long `time.sleep`: that thread ends when the call
+returns, but the caller's answer never waits for it.)
+"""
+
+import asyncio
+import ctypes
+import json
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from executions import errors
+from executions.context import ActionContext, ActionTimeout, Recorder
+from executions.errors import Failure
+from integrations.functions import Compiled, FunctionFileError, compiled, schema_errors
+from integrations.models import Connection, FunctionVersion
+from nango.errors import ActionError, HttpError, NetworkError
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(settings.RUNNER_THREADS, thread_name_prefix="action")
+        return _pool
+
+
+@dataclass
+class Outcome:
+    output: object = None
+    failure: Failure | None = None
+    recorder: Recorder = field(default_factory=Recorder)
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class _Interrupt:
+    """Delivers ActionTimeout into the run's thread, at most once, never after it ended."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.thread_id = 0
+        self.finished = False
+
+    def fire(self) -> None:
+        with self.lock:
+            if self.thread_id and not self.finished:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self.thread_id), ctypes.py_object(ActionTimeout)
+                )
+
+    def finish(self) -> None:
+        # The exception may land while we get here; clear whatever is pending so it can
+        # never hit the next run on this pool thread.
+        while True:
+            try:
+                with self.lock:
+                    self.finished = True
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
+                return
+            except ActionTimeout:
+                continue
+
+
+def _trimmed_stack(exc: BaseException, filename: str) -> list[str]:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    lines = [f'File "{f.filename}", line {f.lineno}, in {f.name}: {f.line}' for f in frames]
+    return lines[-10:]
+
+
+def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Interrupt):
+    """Runs on a pool thread. Returns ("ok", output) or ("failed", Failure)."""
+    interrupt.thread_id = threading.get_ident()
+    try:
+        if action.is_async:
+            coro = action.exec(nango, input)
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                return "ok", asyncio.run(asyncio.wait_for(coro, remaining))
+            except TimeoutError:
+                raise ActionTimeout() from None
+        return "ok", action.exec(nango, input)
+    except ActionTimeout:
+        return "timeout", None
+    except ActionError as exc:
+        return "failed", errors.runtime_error(exc.payload)
+    except HttpError as exc:
+        return "failed", errors.http_error(exc.response)
+    except NetworkError as exc:
+        return "failed", errors.network_error(type(exc).__name__, str(exc))
+    except Exception as exc:  # any bug in the function is the function's error, reported
+        stack = _trimmed_stack(exc, action.filename)
+        message = nango._recorder.redact(str(exc))[:2000]
+        return "failed", errors.internal_error(type(exc).__name__, message, stack)
+    finally:
+        interrupt.finish()
+        # Pool threads outlive requests: drop DB connections that went stale meanwhile.
+        close_old_connections()
+
+
+def check_output(compiled_fn: Compiled, output: object, validate: bool = True) -> Failure | None:
+    try:
+        encoded = json.dumps(output, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        return errors.invalid_output(f"The action returned output that is not JSON: {exc}")
+    size = len(encoded.encode())
+    limit = settings.ACTION_MAX_OUTPUT_BYTES
+    if size > limit:
+        return errors.output_too_large(size, limit)
+    problems = schema_errors(compiled_fn.output_validator, output) if validate else []
+    if problems:
+        return errors.invalid_output(
+            "The action output does not match the action's output schema", problems
+        )
+    return None
+
+
+def execute(
+    compiled_fn: Compiled,
+    connection: Connection,
+    input: object,
+    timeout: float,
+    recorder: Recorder | None = None,
+    validate: bool = True,
+) -> Outcome:
+    """Run a loaded action; never raises for anything the function does."""
+    recorder = recorder or Recorder()
+    if validate:
+        problems = schema_errors(compiled_fn.input_validator, input)
+        if problems:
+            return Outcome(failure=errors.invalid_input(problems), recorder=recorder)
+    started = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    nango = ActionContext(connection, recorder, deadline)
+    interrupt = _Interrupt()
+    future = pool().submit(_call, compiled_fn.action, nango, input, deadline, interrupt)
+    try:
+        kind, value = future.result(timeout=timeout)
+    except FutureTimeout:
+        interrupt.fire()
+        kind, value = "timeout", None
+    duration_ms = (time.perf_counter() - started) * 1000
+    outcome = Outcome(recorder=recorder, duration_ms=duration_ms)
+    if kind == "timeout":
+        outcome.failure = errors.timeout(timeout)
+    elif kind == "failed":
+        outcome.failure = value
+    else:
+        outcome.failure = check_output(compiled_fn, value, validate)
+        if outcome.failure is None:
+            outcome.output = value
+    return outcome
+
+
+def run_version(
+    version: FunctionVersion,
+    connection: Connection,
+    input: object,
+    recorder: Recorder | None = None,
+) -> Outcome:
+    try:
+        compiled_fn = compiled(version.source, version.filename)
+    except FunctionFileError as exc:
+        return Outcome(failure=errors.broken_function(str(exc)), recorder=recorder or Recorder())
+    return execute(compiled_fn, connection, input, version.effective_timeout(), recorder)

@@ -1,0 +1,310 @@
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+
+from integrations.providers import Provider, get_provider, provider_choices
+from nangosite.fields import EncryptedJSONField
+from nangosite.lib.crypto import hash_secret, new_token, same_secret
+
+# Nango's rules for the two headers every call carries.
+KEY_PATTERN = r"^[a-zA-Z0-9~:.@ _-]+$"
+CONNECTION_ID_PATTERN = r"^[a-zA-Z0-9,.;:=+~\[\]|@${}\"'\\/_ -]+$"
+
+
+class EnvironmentQuerySet(models.QuerySet):
+    def by_secret_key(self, key: str) -> "Environment | None":
+        env = self.filter(secret_key_hash=hash_secret(key)).first()
+        if env is None or not same_secret(key, env.secret_key_hash):
+            return None
+        return env
+
+
+class Environment(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(default=now)
+    # Only a hash is kept: the key is shown once, when it is made.
+    secret_key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    secret_key_hint = models.CharField(max_length=8, blank=True, editable=False)
+    # Signing needs the key itself, so it is encrypted rather than hashed.
+    webhook_signing_key = EncryptedJSONField(editable=False)
+    webhook_primary_url = models.URLField(blank=True, max_length=2048)
+    webhook_secondary_url = models.URLField(blank=True, max_length=2048)
+    send_async_action_webhooks = models.BooleanField(default=True)
+    action_concurrency = models.PositiveIntegerField(
+        default=4, help_text="Async runs of this environment that may run at once."
+    )
+
+    objects = EnvironmentQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_with_keys(
+        cls, name: str, secret_key: str = "", webhook_signing_key: str = ""
+    ) -> tuple["Environment", str, str]:
+        """Create an environment; returns it with its secret and signing keys in clear."""
+        secret_key = secret_key or str(uuid.uuid4())
+        webhook_signing_key = webhook_signing_key or new_token()
+        env = cls(name=name)
+        env.set_secret_key(secret_key)
+        env.webhook_signing_key = webhook_signing_key
+        env.full_clean()
+        env.save()
+        return env, secret_key, webhook_signing_key
+
+    def set_secret_key(self, key: str) -> None:
+        self.secret_key_hash = hash_secret(key)
+        self.secret_key_hint = key[-4:]
+
+    def rotate_secret_key(self) -> str:
+        key = str(uuid.uuid4())
+        self.set_secret_key(key)
+        self.save(update_fields=["secret_key_hash", "secret_key_hint"])
+        return key
+
+    def rotate_webhook_signing_key(self) -> str:
+        self.webhook_signing_key = new_token()
+        self.save(update_fields=["webhook_signing_key"])
+        return self.webhook_signing_key
+
+
+class EnvironmentVariable(models.Model):
+    environment = models.ForeignKey(Environment, models.CASCADE, related_name="variables")
+    name = models.CharField(max_length=255)
+    value = EncryptedJSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "name"], name="unique_env_variable")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Integration(models.Model):
+    environment = models.ForeignKey(Environment, models.CASCADE, related_name="integrations")
+    unique_key = models.CharField(max_length=255, help_text="The Provider-Config-Key.")
+    provider = models.CharField(max_length=64, choices=provider_choices)
+    display_name = models.CharField(max_length=255, blank=True)
+    oauth_client_id = models.CharField(max_length=255, blank=True)
+    oauth_client_secret = EncryptedJSONField(blank=True, null=True)
+    oauth_scopes = models.CharField(max_length=1024, blank=True)
+    created = models.DateTimeField(default=now)
+    updated = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "unique_key"], name="unique_integration_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.unique_key
+
+    @property
+    def catalog(self) -> Provider:
+        return get_provider(self.provider)
+
+    def clean(self) -> None:
+        try:
+            get_provider(self.provider)
+        except KeyError:
+            raise ValidationError({"provider": f"unknown provider {self.provider!r}"})
+
+    def to_api(self, include_credentials: bool = False) -> dict:
+        data = {
+            "unique_key": self.unique_key,
+            "display_name": self.display_name or self.catalog.display_name,
+            "provider": self.provider,
+            "created_at": self.created.isoformat(),
+            "updated_at": self.updated.isoformat(),
+        }
+        if include_credentials:
+            data["credentials"] = (
+                {
+                    "type": self.catalog.auth_mode.value,
+                    "client_id": self.oauth_client_id,
+                    "client_secret": self.oauth_client_secret,
+                    "scopes": self.oauth_scopes or None,
+                }
+                if self.oauth_client_id
+                else None
+            )
+        return data
+
+
+class ConnectionQuerySet(models.QuerySet):
+    def in_env(self, env: Environment) -> "ConnectionQuerySet":
+        return self.filter(integration__environment=env).select_related("integration")
+
+    def lookup(self, env: Environment, provider_config_key: str, connection_id: str):
+        return self.in_env(env).get(
+            integration__unique_key=provider_config_key, connection_id=connection_id
+        )
+
+
+class Connection(models.Model):
+    integration = models.ForeignKey(Integration, models.CASCADE, related_name="connections")
+    connection_id = models.CharField(max_length=255)
+    credentials = EncryptedJSONField()
+    credentials_expires_at = models.DateTimeField(null=True, blank=True)
+    connection_config = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    webhook_url_override = models.URLField(blank=True, max_length=2048)
+    created = models.DateTimeField(default=now)
+    updated = models.DateTimeField(default=now)
+    last_refresh_failure = models.CharField(max_length=500, blank=True)
+
+    objects = ConnectionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "connection_id"], name="unique_connection_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.connection_id
+
+    @property
+    def provider(self) -> Provider:
+        return self.integration.catalog
+
+    def token_needs_refresh(self, margin: float | None = None) -> bool:
+        if self.credentials.get("type") != "OAUTH2" or not self.credentials_expires_at:
+            return False
+        if margin is None:
+            margin = settings.TOKEN_REFRESH_MARGIN_SECONDS
+        return self.credentials_expires_at <= now() + timedelta(seconds=margin)
+
+    def set_credentials(self, credentials: dict) -> None:
+        from integrations.credentials import expiry_of
+
+        self.credentials = credentials
+        self.credentials_expires_at = expiry_of(credentials)
+
+    def to_api(self, include_credentials: bool = False) -> dict:
+        data = {
+            "id": self.pk,
+            "connection_id": self.connection_id,
+            "provider_config_key": self.integration.unique_key,
+            "provider": self.integration.provider,
+            "errors": [],
+            "metadata": self.metadata,
+            "tags": self.tags,
+            "created": self.created.isoformat(),
+        }
+        if include_credentials:
+            data.update(
+                connection_config=self.connection_config,
+                created_at=self.created.isoformat(),
+                updated_at=self.updated.isoformat(),
+                last_fetched_at=now().isoformat(),
+                credentials=self.public_credentials(),
+            )
+        return data
+
+    def public_credentials(self, include_refresh_token: bool = False) -> dict:
+        creds = dict(self.credentials)
+        if not include_refresh_token:
+            creds.pop("refresh_token", None)
+        return creds
+
+
+class Function(models.Model):
+    class Type(models.TextChoices):
+        ACTION = "action"
+
+    integration = models.ForeignKey(Integration, models.CASCADE, related_name="functions")
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.ACTION)
+    enabled = models.BooleanField(default=True)
+    created = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "name", "type"], name="unique_function_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration.unique_key}/{self.name}"
+
+    @property
+    def active_version(self) -> "FunctionVersion | None":
+        return self.versions.filter(active=True).first()
+
+
+class FunctionVersionQuerySet(models.QuerySet):
+    def active_action(self, integration: Integration, name: str) -> "FunctionVersion":
+        """The deployed version a trigger runs; raises DoesNotExist when there is none."""
+        return self.select_related("function").get(
+            function__integration=integration,
+            function__name=name,
+            function__type=Function.Type.ACTION,
+            active=True,
+        )
+
+
+class FunctionVersion(models.Model):
+    function = models.ForeignKey(Function, models.CASCADE, related_name="versions")
+    # Deploy order (1, 2, 3…); `version` is whatever the file declares.
+    number = models.PositiveIntegerField()
+    version = models.CharField(max_length=64, blank=True)
+    description = models.TextField(blank=True)
+    input_schema = models.JSONField(null=True, blank=True)
+    output_schema = models.JSONField(null=True, blank=True)
+    timeout_seconds = models.FloatField(null=True, blank=True)
+    source = models.TextField()
+    filename = models.CharField(max_length=512)
+    checksum = models.CharField(max_length=64)
+    deployed_at = models.DateTimeField(default=now)
+    active = models.BooleanField(default=True)
+
+    objects = FunctionVersionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["function", "number"], name="unique_version_number"),
+            # At most one version of a function is live.
+            models.UniqueConstraint(
+                fields=["function"], condition=Q(active=True), name="one_active_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.function} v{self.version or self.number}"
+
+    def effective_timeout(self) -> float:
+        ceiling = settings.ACTION_TIMEOUT_SECONDS
+        return min(self.timeout_seconds or ceiling, ceiling)
+
+    def to_api(self) -> dict:
+        return {
+            "id": self.function_id,
+            "name": self.function.name,
+            "type": self.function.type,
+            "description": self.description,
+            "version": self.version,
+            "input": f"ActionInput_{self.function.integration.unique_key}_{self.function.name}",
+            "returns": [
+                f"ActionOutput_{self.function.integration.unique_key}_{self.function.name}"
+            ],
+            "json_schema": {"input": self.input_schema, "output": self.output_schema},
+            "enabled": self.function.enabled,
+            "last_deployed": self.deployed_at.isoformat(),
+            "source": "repo",
+            "scopes": [],
+        }

@@ -1,0 +1,141 @@
+from rest_framework import serializers
+
+from integrations.credentials import credential_errors
+from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection, Integration
+from integrations.providers import PROVIDERS, get_provider
+
+
+class OAuthAppSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(["OAUTH2"])
+    client_id = serializers.CharField(max_length=255)
+    client_secret = serializers.CharField(max_length=1024)
+    scopes = serializers.CharField(
+        max_length=1024, required=False, allow_blank=True, allow_null=True
+    )
+
+
+class IntegrationSerializer(serializers.Serializer):
+    unique_key = serializers.RegexField(KEY_PATTERN, max_length=255)
+    provider = serializers.ChoiceField(sorted(PROVIDERS))
+    display_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    credentials = OAuthAppSerializer(required=False, allow_null=True)
+    forward_webhooks = serializers.BooleanField(required=False)
+
+    def validate_unique_key(self, value: str) -> str:
+        env = self.context["env"]
+        taken = Integration.objects.filter(environment=env, unique_key=value)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError(
+                "An integration with this unique_key already exists.", code="duplicate"
+            )
+        return value
+
+    def save(self) -> Integration:
+        data = self.validated_data
+        integration = self.instance or Integration(environment=self.context["env"])
+        for field in ("unique_key", "provider", "display_name"):
+            if field in data:
+                setattr(integration, field, data[field])
+        if data.get("credentials"):
+            integration.oauth_client_id = data["credentials"]["client_id"]
+            integration.oauth_client_secret = data["credentials"]["client_secret"]
+            integration.oauth_scopes = data["credentials"].get("scopes") or ""
+        integration.save()
+        return integration
+
+
+class TagsField(serializers.DictField):
+    child = serializers.CharField(max_length=255, allow_blank=True)
+
+    def to_internal_value(self, data):
+        tags = super().to_internal_value(data)
+        if len(tags) > 10:
+            raise serializers.ValidationError("At most 10 tags.", code="too_many")
+        return {k.lower(): v for k, v in tags.items()}
+
+
+class ConnectionImportSerializer(serializers.Serializer):
+    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255)
+    connection_id = serializers.RegexField(CONNECTION_ID_PATTERN, max_length=255, required=False)
+    credentials = serializers.DictField()
+    metadata = serializers.DictField(required=False)
+    connection_config = serializers.DictField(required=False)
+    tags = TagsField(required=False)
+
+    def validate(self, data: dict) -> dict:
+        integration = Integration.objects.filter(
+            environment=self.context["env"], unique_key=data["provider_config_key"]
+        ).first()
+        if integration is None:
+            raise serializers.ValidationError({"provider_config_key": ["Unknown integration."]})
+        provider = get_provider(integration.provider)
+        errors = credential_errors(data["credentials"], provider.auth_mode)
+        if errors:
+            raise serializers.ValidationError({"credentials": errors})
+        config = data.get("connection_config") or {}
+        missing = [k for k in provider.connection_config if not config.get(k)]
+        if missing:
+            raise serializers.ValidationError(
+                {"connection_config": [f"{k} is required for {provider.name}" for k in missing]}
+            )
+        data["integration"] = integration
+        return data
+
+    def save(self) -> Connection:
+        import uuid
+
+        data = self.validated_data
+        connection = Connection.objects.filter(
+            integration=data["integration"], connection_id=data.get("connection_id")
+        ).first() or Connection(
+            integration=data["integration"],
+            connection_id=data.get("connection_id") or str(uuid.uuid4()),
+        )
+        connection.set_credentials(data["credentials"])
+        for field in ("metadata", "connection_config", "tags"):
+            if field in data:
+                setattr(connection, field, data[field])
+        connection.save()
+        return connection
+
+
+class ConnectionPatchSerializer(serializers.Serializer):
+    tags = TagsField(required=False)
+    webhook_url_override = serializers.URLField(required=False, allow_blank=True, max_length=2048)
+
+    def save(self) -> Connection:
+        connection = self.instance
+        for field, value in self.validated_data.items():
+            setattr(connection, field, value)
+        connection.save()
+        return connection
+
+
+class ConnectionIdsField(serializers.Field):
+    def to_internal_value(self, data) -> list[str]:
+        ids = data if isinstance(data, list) else [data]
+        if not ids or not all(isinstance(i, str) and i for i in ids):
+            raise serializers.ValidationError("A connection id or a list of them.")
+        return ids
+
+
+class MetadataSerializer(serializers.Serializer):
+    connection_id = ConnectionIdsField()
+    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255)
+    metadata = serializers.DictField()
+
+
+class FunctionListQuery(serializers.Serializer):
+    type = serializers.ChoiceField(["action", "sync", "on-event"], required=False)
+    search = serializers.CharField(required=False, max_length=255)
+    page = serializers.IntegerField(required=False, min_value=0, default=0)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+
+
+class ConnectionListQuery(serializers.Serializer):
+    connectionId = serializers.CharField(required=False, max_length=255)
+    search = serializers.CharField(required=False, max_length=255)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+    page = serializers.IntegerField(required=False, min_value=0, default=0)

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from integrations import views
+
+urlpatterns = [
+    path("integrations", views.integrations),
+    path("integrations/<str:key>", views.integration),
+    path("integrations/<str:key>/functions", views.functions),
+    path("integrations/<str:key>/functions/<str:name>", views.function),
+    path("integrations/<str:key>/functions/<str:name>/code", views.function_code),
+    path("connections", views.connections),
+    path("connections/metadata", views.connections_metadata),
+    path("connections/<str:connection_id>", views.connection),
+    path("environment-variables", views.environment_variables),
+]

@@ -1,0 +1,60 @@
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Response:
+    """A provider's answer: `.data` (parsed JSON, else text), `.status`, `.headers`.
+
+    Awaitable, so `await nango.get(...)` reads naturally inside an `async def` exec.
+    """
+
+    status: int
+    headers: dict = field(default_factory=dict)
+    data: object = None
+
+    def __await__(self):
+        return self
+        yield  # noqa: B901 - makes this a generator, hence awaitable
+
+    @classmethod
+    def parse(cls, status: int, headers: dict, body: bytes) -> "Response":
+        lowered = {k.lower(): v for k, v in headers.items()}
+        content_type = lowered.get("content-type", "")
+        text = body.decode("utf-8", errors="replace")
+        data: object = text
+        if "json" in content_type or (text[:1] in "{[" and text):
+            try:
+                data = json.loads(text) if text else None
+            except ValueError:
+                data = text
+        return cls(status=status, headers=lowered, data=data)
+
+
+class _Ready:
+    # Lets SDK results be used with or without `await`.
+    def __await__(self):
+        return self
+        yield  # noqa: B901
+
+
+class ReadyDict(_Ready, dict):
+    pass
+
+
+class ReadyList(_Ready, list):
+    pass
+
+
+class ReadyStr(_Ready, str):
+    pass
+
+
+def ready(value: object) -> object:
+    if isinstance(value, dict):
+        return ReadyDict(value)
+    if isinstance(value, list):
+        return ReadyList(value)
+    if isinstance(value, str):
+        return ReadyStr(value)
+    return value

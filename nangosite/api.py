@@ -1,0 +1,147 @@
+"""The API's one error shape, `{"error": {"code", "message", ...}}`, and its JSON parser.
+
+Domain errors are `ApiError`s raised anywhere under a view; everything DRF raises is mapped
+here too; anything else is logged and answered with a bare 500, never its text.
+"""
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    def __init__(self, status: int, code: str, message: str, **extra):
+        self.status_code = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+        super().__init__(message)
+
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+def validation_errors(errors: dict | list, prefix: tuple = ()) -> list[dict]:
+    """DRF serializer errors as Nango's `[{"code", "message", "path"}]`."""
+    found = []
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            path = prefix if key == "non_field_errors" else (*prefix, key)
+            found += validation_errors(value, path)
+    elif isinstance(errors, list):
+        for item in errors:
+            if isinstance(item, dict | list):
+                found += validation_errors(item, prefix)
+            else:
+                found.append(
+                    {
+                        "code": getattr(item, "code", "invalid"),
+                        "message": str(item),
+                        "path": list(prefix),
+                    }
+                )
+    return found
+
+
+def invalid(code: str, errors: dict | list, message: str = "") -> ApiError:
+    what = {"invalid_headers": "headers", "invalid_body": "body", "invalid_query_params": "query"}
+    return ApiError(
+        400,
+        code,
+        message or f"Invalid request {what.get(code, 'input')}",
+        errors=validation_errors(errors),
+    )
+
+
+_DRF_CODES = {
+    exceptions.NotAuthenticated: (
+        401,
+        "missing_auth_header",
+        "Authentication failed. The request is missing the Authorization header.",
+    ),
+    exceptions.AuthenticationFailed: (
+        401,
+        "unknown_account",
+        "Authentication failed. The secret key is not valid.",
+    ),
+    exceptions.PermissionDenied: (403, "forbidden", "You do not have permission to do this."),
+    exceptions.NotFound: (404, "not_found", "Not found."),
+    exceptions.MethodNotAllowed: (405, "method_not_allowed", "Method not allowed."),
+    exceptions.UnsupportedMediaType: (415, "unsupported_media_type", "Unsupported media type."),
+    exceptions.NotAcceptable: (406, "not_acceptable", "Not acceptable."),
+    exceptions.Throttled: (429, "too_many_requests", "Too many requests."),
+}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    if isinstance(exc, ApiError):
+        return Response(exc.body(), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, exceptions.ParseError):
+        return Response(
+            {"error": {"code": "invalid_body", "message": "The request body is not valid JSON."}},
+            status=400,
+        )
+    if isinstance(exc, exceptions.ValidationError):
+        return Response(invalid("invalid_body", exc.detail).body(), status=400)
+    for cls, (status, code, message) in _DRF_CODES.items():
+        if isinstance(exc, cls):
+            headers = {}
+            if status == 401:
+                headers["WWW-Authenticate"] = 'Bearer realm="api"'
+            return Response(
+                {"error": {"code": code, "message": message}}, status=status, headers=headers
+            )
+    if isinstance(exc, exceptions.APIException):
+        return Response(
+            {"error": {"code": exc.default_code, "message": str(exc.detail)}},
+            status=exc.status_code,
+        )
+    log.exception("unexpected error in %s", context.get("view"))
+    return Response(
+        {"error": {"code": "internal_server_error", "message": "An unexpected error occurred."}},
+        status=500,
+    )
+
+
+class BoundedJSONParser(BaseParser):
+    """Reads any request body as JSON, refusing bodies over MAX_REQUEST_BYTES.
+
+    Accepts every content type because Nango's clients and curl users do not always
+    send `Content-Type: application/json`.
+    """
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.MAX_REQUEST_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise ApiError(
+                413, "payload_too_large", f"The request body is larger than {limit} bytes."
+            )
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise exceptions.ParseError() from None
+
+
+def json_404(request, exception=None) -> JsonResponse:
+    return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
+
+
+def json_500(request) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": "internal_server_error", "message": "An unexpected error occurred."}},
+        status=500,
+    )

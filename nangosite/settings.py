@@ -1,0 +1,174 @@
+"""One settings file: every knob is an environment variable with a default that runs
+out of the box (SQLite, django-q2's ORM broker, DEBUG on). See the README for the list."""
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: str) -> bool:
+    return os.getenv(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name: str, default: str) -> int:
+    return int(os.getenv(name, default))
+
+
+def envfloat(name: str, default: str) -> float:
+    return float(os.getenv(name, default))
+
+
+def database_from_url(url: str) -> dict:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres://)")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", "600"),
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+SECRET_KEY = os.getenv("SECRET_KEY", "dev-only-insecure-secret-key-change-me")
+DEBUG = envbool("DEBUG", "True")
+ALLOWED_HOSTS = [h.strip() for h in os.getenv("ALLOWED_HOSTS", "*").split(",") if h.strip()]
+# Fernet key that encrypts connection credentials, OAuth client secrets, signing keys and
+# environment variables at rest. Unset, a key is derived from SECRET_KEY (fine for DEBUG;
+# a system check refuses that outside DEBUG).
+ENCRYPTION_KEY = os.getenv("ENCRYPTION_KEY", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_q",
+    "integrations",
+    "executions",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "nangosite.urls"
+WSGI_APPLICATION = "nangosite.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+if os.getenv("DATABASE_URL"):
+    DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.getenv("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "CONN_MAX_AGE": None,
+            "OPTIONS": {
+                # WAL lets the web server read while the worker writes; IMMEDIATE takes
+                # the write lock at BEGIN so concurrent writers queue instead of failing
+                # with "database is locked" half-way through a transaction.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+            "TEST": {"NAME": os.getenv("SQLITE_TEST_PATH") or None},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = []
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = os.getenv("STATIC_ROOT", str(BASE_DIR / "var" / "static"))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["integrations.auth.SecretKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["integrations.auth.HasEnvironment"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["nangosite.api.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "nangosite.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# Largest request body the API reads (the action input sits in it).
+MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", str(10 * 1024 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+
+# Where `deploy` and `dryrun` look for function files.
+FUNCTIONS_DIR = Path(os.getenv("FUNCTIONS_DIR", str(BASE_DIR / "functions")))
+# Hard ceiling for any action's run time; an action may ask for less, never more.
+ACTION_TIMEOUT_SECONDS = envfloat("ACTION_TIMEOUT_SECONDS", "900")
+ACTION_MAX_OUTPUT_BYTES = envint("ACTION_MAX_OUTPUT_BYTES", "2097152")
+# Threads that run sync actions inside one web process (a timed-out run frees its thread
+# as soon as the function's code gets control back).
+RUNNER_THREADS = envint("RUNNER_THREADS", "64")
+# Outbound provider calls: per-request timeout and backoff for retries.
+PROVIDER_TIMEOUT_SECONDS = envfloat("PROVIDER_TIMEOUT_SECONDS", "30")
+PROVIDER_BACKOFF_BASE_SECONDS = envfloat("PROVIDER_BACKOFF_BASE_SECONDS", "1")
+PROVIDER_BACKOFF_MAX_SECONDS = envfloat("PROVIDER_BACKOFF_MAX_SECONDS", "600")
+# Refresh an OAuth2 access token this long before it expires.
+TOKEN_REFRESH_MARGIN_SECONDS = envint("TOKEN_REFRESH_MARGIN_SECONDS", "900")
+
+REDIS_URL = os.getenv("REDIS_URL", "")
+Q_CLUSTER = {
+    "name": "nangosite",
+    "workers": envint("Q_WORKERS", "2"),
+    "timeout": envint("Q_TIMEOUT", "960"),
+    "retry": envint("Q_RETRY", "1020"),
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "poll": envfloat("Q_POLL", "0.2"),
+    "save_limit": envint("Q_SAVE_LIMIT", "250"),
+    "sync": envbool("Q_SYNC", "False"),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if os.path.exists(BASE_DIR / "nangosite" / "local_settings.py"):
+    from .local_settings import *  # noqa: F403

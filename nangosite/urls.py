@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from executions import views as execution_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("action/trigger", execution_views.trigger_action),
+    path("", include("integrations.urls")),
+]
+
+handler404 = "nangosite.api.json_404"
+handler500 = "nangosite.api.json_500"
