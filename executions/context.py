@@ -145,7 +145,11 @@ class ActionContext:
         credentials = self._credentials()
         config = self._connection.connection_config or {}
         try:
-            base = base_url_override.rstrip("/") or provider.resolve_base_url(config)
+            base = (
+                base_url_override
+                or settings.PROVIDER_BASE_URL_OVERRIDES.get(provider.name)
+                or provider.resolve_base_url(config)
+            ).rstrip("/")
             auth_headers = provider.auth_headers(credentials, config)
             auth_query = provider.auth_query(credentials, config)
         except TemplateError as exc:

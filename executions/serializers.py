@@ -32,11 +32,24 @@ class TriggerHeaders(serializers.Serializer):
         return cls(data={field: meta[key] for key, field in names.items() if key in meta})
 
 
+class StrictRegexField(serializers.RegexField):
+    """A RegexField that refuses numbers and booleans instead of turning them into text."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
 class TriggerBody(serializers.Serializer):
-    action_name = serializers.RegexField(ACTION_NAME_PATTERN, max_length=255)
+    action_name = StrictRegexField(ACTION_NAME_PATTERN, max_length=255)
     input = serializers.JSONField(required=False, allow_null=True)
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise serializers.ValidationError("The body must be a JSON object.")
+            raise serializers.ValidationError(
+                {"non_field_errors": ["The body must be a JSON object."]}
+            )
         return super().to_internal_value(data)

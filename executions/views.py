@@ -1,11 +1,11 @@
+from django.http import HttpResponse
 from rest_framework.decorators import api_view
-from rest_framework.response import Response
 
 from executions.models import Execution
 from executions.serializers import TriggerBody, TriggerHeaders
 from executions.tasks import run_sync
 from integrations.models import Connection, FunctionVersion, Integration
-from nangosite.api import ApiError, invalid
+from nangosite.api import ApiError, invalid, raw_json
 
 
 def resolve_action(env, provider_config_key: str, connection_id: str, action_name: str):
@@ -26,7 +26,7 @@ def resolve_action(env, provider_config_key: str, connection_id: str, action_nam
 
 
 @api_view(["POST"])
-def trigger_action(request) -> Response:
+def trigger_action(request) -> HttpResponse:
     headers = TriggerHeaders.from_request(request)
     if not headers.is_valid():
         raise invalid("invalid_headers", headers.errors)
@@ -34,6 +34,13 @@ def trigger_action(request) -> Response:
     if not body.is_valid():
         raise invalid("invalid_body", body.errors)
     h, b = headers.validated_data, body.validated_data
+    if h["x_async"]:
+        raise ApiError(
+            501,
+            "async_not_supported",
+            "Asynchronous triggers (X-Async: true) are not available in this version; "
+            "trigger synchronously.",
+        )
     if request.query_params:
         raise invalid("invalid_query_params", {"query": ["The query string must be empty."]})
     connection, version = resolve_action(
@@ -42,4 +49,4 @@ def trigger_action(request) -> Response:
     execution = Execution.start_sync(connection, version, b.get("input"))
     run_sync(execution, version, connection)
     status, data = execution.response()
-    return Response(data, status=status, headers={"X-Execution-Id": str(execution.code)})
+    return raw_json(data, status, headers={"X-Execution-Id": str(execution.code)})

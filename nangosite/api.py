@@ -8,7 +8,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
@@ -145,3 +145,9 @@ def json_500(request) -> JsonResponse:
         {"error": {"code": "internal_server_error", "message": "An unexpected error occurred."}},
         status=500,
     )
+
+
+def raw_json(data: object, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    """A JSON answer that writes `null` for None (DRF's renderer sends an empty body)."""
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return HttpResponse(body, status=status, content_type="application/json", headers=headers)

@@ -1,6 +1,7 @@
 """One settings file: every knob is an environment variable with a default that runs
 out of the box (SQLite, django-q2's ORM broker, DEBUG on). See the README for the list."""
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -141,6 +142,9 @@ RUNNER_THREADS = envint("RUNNER_THREADS", "64")
 PROVIDER_TIMEOUT_SECONDS = envfloat("PROVIDER_TIMEOUT_SECONDS", "30")
 PROVIDER_BACKOFF_BASE_SECONDS = envfloat("PROVIDER_BACKOFF_BASE_SECONDS", "1")
 PROVIDER_BACKOFF_MAX_SECONDS = envfloat("PROVIDER_BACKOFF_MAX_SECONDS", "600")
+# JSON map of provider name to base URL, to point a provider at a sandbox or a local fake:
+# PROVIDER_BASE_URL_OVERRIDES='{"github": "http://127.0.0.1:9000"}'.
+PROVIDER_BASE_URL_OVERRIDES = json.loads(os.getenv("PROVIDER_BASE_URL_OVERRIDES") or "{}")
 # Refresh an OAuth2 access token this long before it expires.
 TOKEN_REFRESH_MARGIN_SECONDS = envint("TOKEN_REFRESH_MARGIN_SECONDS", "900")
 

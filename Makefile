@@ -1,0 +1,29 @@
+# `make run` installs and starts the platform; `make test` installs and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+.PHONY: install run test lint bench
+install: $(VENV)/.installed
+
+run: install
+	$(PY) manage.py migrate --no-input -v0
+	$(PY) manage.py serve
+
+test: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run -v0
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/bench_sync.py
