@@ -1,0 +1,123 @@
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from integrations.models import Function, FunctionVersion
+
+pytestmark = pytest.mark.django_db
+
+GOOD = """from nango import create_action
+
+
+def run(nango, input):
+    return {"ok": True}
+
+
+action = create_action(
+    description="Good",
+    version="1.0.0",
+    input={"type": "object"},
+    output={"type": "object"},
+    exec=run,
+)
+"""
+
+
+def write(root, integration: str, name: str, source: str):
+    folder = root / integration / "actions"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(source)
+
+
+def run_deploy(*args) -> str:
+    out = StringIO()
+    call_command("deploy", "dev", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_it_deploys_new_changed_and_unchanged_functions(world, settings):
+    root = settings.FUNCTIONS_DIR
+    write(root, "github", "create_issue", GOOD)
+    out = run_deploy()
+    assert "github/create-issue  created" in out
+    assert "1 created, 0 updated, 0 unchanged in dev" in out
+
+    assert "0 created, 0 updated, 1 unchanged" in run_deploy()
+    assert FunctionVersion.objects.count() == 1
+
+    write(root, "github", "create_issue", GOOD.replace("Good", "Better"))
+    assert "github/create-issue  updated" in run_deploy()
+    versions = FunctionVersion.objects.order_by("number")
+    assert [(v.number, v.active, v.description) for v in versions] == [
+        (1, False, "Good"),
+        (2, True, "Better"),
+    ]
+
+
+def test_it_keeps_the_enabled_flag_across_deploys(world, settings):
+    write(settings.FUNCTIONS_DIR, "github", "create_issue", GOOD)
+    run_deploy()
+    Function.objects.update(enabled=False)
+    write(settings.FUNCTIONS_DIR, "github", "create_issue", GOOD.replace("Good", "Other"))
+    run_deploy()
+    assert Function.objects.get().enabled is False
+
+
+def test_it_filters_by_action_and_integration(world, settings):
+    write(settings.FUNCTIONS_DIR, "github", "one", GOOD)
+    write(settings.FUNCTIONS_DIR, "github", "two", GOOD)
+    assert "github/two" in run_deploy("--action", "two")
+    assert list(Function.objects.values_list("name", flat=True)) == ["two"]
+    with pytest.raises(CommandError, match="no function files match"):
+        run_deploy("--integration", "slack")
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("def broken(:\n    pass\n", "functions/github/actions/bad.py:1: syntax error"),
+        ("import nothing_here\n", "bad.py:1: ModuleNotFoundError while loading"),
+        ("x = 1\n", "bad.py:1: no action found"),
+        (GOOD.replace('input={"type": "object"},', ""), "bad.py:8: input schema is missing"),
+        (
+            GOOD.replace('input={"type": "object"}', 'input={"type": "objekt"}'),
+            "bad.py:8: invalid input schema at type",
+        ),
+        (GOOD.replace("exec=run", "exec=42"), "bad.py:8: exec must be a function"),
+        (GOOD.replace('description="Good"', 'description=""'), "bad.py:8: description is required"),
+    ],
+)
+def test_it_refuses_a_broken_batch_naming_file_and_line(world, settings, source, message):
+    write(settings.FUNCTIONS_DIR, "github", "good", GOOD)
+    write(settings.FUNCTIONS_DIR, "github", "bad", source)
+    with pytest.raises(CommandError) as caught:
+        run_deploy()
+    assert "nothing was deployed" in str(caught.value)
+    assert message in str(caught.value)
+    assert Function.objects.count() == 0  # the good file did not go out either
+
+
+def test_it_refuses_functions_of_an_unknown_integration(world, settings):
+    write(settings.FUNCTIONS_DIR, "notion", "create_page", GOOD)
+    with pytest.raises(CommandError, match="integration 'notion' does not exist"):
+        run_deploy()
+
+
+def test_it_refuses_an_unknown_environment(world):
+    with pytest.raises(CommandError, match="no environment named 'prod'"):
+        call_command("deploy", "prod", stdout=StringIO())
+
+
+def test_it_creates_an_environment_and_prints_its_keys_once(db):
+    out = StringIO()
+    call_command("create_environment", "prod", "--secret-key", "my-secret-key-1234", stdout=out)
+    assert "secret key: my-secret-key-1234" in out.getvalue()
+    from integrations.models import Environment
+
+    env = Environment.objects.get(name="prod")
+    assert env.secret_key_hash != "my-secret-key-1234"
+    assert Environment.objects.by_secret_key("my-secret-key-1234") == env
+    assert Environment.objects.by_secret_key("my-secret-key-1235") is None
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_environment", "prod", stdout=StringIO())
