@@ -4,7 +4,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from django.conf import settings
@@ -46,8 +46,15 @@ class Recorder:
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             if secret and len(secret) >= 4:
-                text = text.replace(secret, REDACTED)
+                # URLs hold secrets percent-encoded: scrub those spellings too.
+                for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                    text = text.replace(form, REDACTED)
         return text
+
+    def redact_json(self, value: object) -> object:
+        text = json.dumps(value)
+        scrubbed = self.redact(text)
+        return value if scrubbed == text else json.loads(scrubbed)
 
     def log(self, level: str, message: str) -> None:
         if len(self.logs) >= MAX_LOG_LINES:
@@ -222,15 +229,16 @@ class ActionContext:
     def _capture(self, method: str, url: str, data: object, response: Response) -> None:
         if not self._recorder.capture:
             return
-        keep = {k: v for k, v in response.headers.items() if k == "content-type" or k == "link"}
+        redact = self._recorder.redact
+        keep = {k: redact(v) for k, v in response.headers.items() if k in ("content-type", "link")}
         self._recorder.captured.append(
             {
                 "method": method,
-                "url": self._recorder.redact(url),
-                "request_body": data,
+                "url": redact(url),
+                "request_body": self._recorder.redact_json(data),
                 "status": response.status,
                 "headers": keep,
-                "body": response.data,
+                "body": self._recorder.redact_json(response.data),
             }
         )
 

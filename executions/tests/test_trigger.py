@@ -120,3 +120,11 @@ def test_it_records_secrets_redacted(created, api):
     stored = json.dumps([execution.logs, execution.error, execution.provider_calls])
     assert "gho_secret_token" not in stored
     assert "[REDACTED]" in stored
+
+
+def test_it_redacts_percent_encoded_secrets_and_recorded_bodies(tworld):
+    from executions.context import Recorder
+
+    recorder = Recorder(secrets={"tok/en+secret="})
+    assert recorder.redact("https://x/?t=tok%2Fen%2Bsecret%3D") == "https://x/?t=[REDACTED]"
+    assert recorder.redact_json({"echo": ["tok/en+secret="]}) == {"echo": ["[REDACTED]"]}
