@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils.timezone import now
+from django_q.conf import Conf
 from rest_framework.test import APIClient
 
 from integrations.deploy import deploy
@@ -16,7 +17,11 @@ OTHER_SECRET = "9f9f9f9f-aaaa-4bbb-8ccc-ddddeeeeffff"
 
 
 @pytest.fixture(autouse=True)
-def _fast_settings(settings, tmp_path):
+def _fast_settings(settings, tmp_path, monkeypatch):
+    # django-q2 runs tasks inline in unit tests; tests/e2e run real worker processes.
+    monkeypatch.setattr(Conf, "SYNC", True)
+    settings.RETRY_BACKOFF_BASE_SECONDS = 0.05
+    settings.RETRY_BACKOFF_MAX_SECONDS = 0.2
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.PROVIDER_BACKOFF_BASE_SECONDS = 0.01
     settings.FUNCTIONS_DIR = tmp_path / "functions"

@@ -31,6 +31,10 @@ class ActionTimeout(BaseException):
     """
 
 
+class ActionCancelled(BaseException):
+    """Raised inside a run that was cancelled (POST /executions/<id>/cancel)."""
+
+
 @dataclass
 class Recorder:
     """What a run leaves behind: its log lines and every provider call."""

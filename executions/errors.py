@@ -129,3 +129,30 @@ def broken_function(message: str) -> Failure:
         payload={"name": "FunctionFileError", "message": message},
         retryable=False,
     )
+
+
+def cancelled() -> Failure:
+    return Failure("script_aborted", 410, "The action was cancelled", retryable=False)
+
+
+def crashed() -> Failure:
+    return Failure(
+        "action_script_failure",
+        500,
+        "The action script failed with an error: the process running it stopped",
+        payload={"reason": "worker_died"},
+    )
+
+
+def gone() -> Failure:
+    return Failure(
+        "action_script_failure",
+        500,
+        "The action or its connection was deleted before the run started",
+        payload={"reason": "deleted"},
+        retryable=False,
+    )
+
+
+def platform_error() -> Failure:
+    return Failure("internal_server_error", 500, "The platform failed to run the action")

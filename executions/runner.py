@@ -15,15 +15,15 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import close_old_connections
 
 from executions import errors
-from executions.context import ActionContext, ActionTimeout, Recorder
+from executions.context import ActionCancelled, ActionContext, ActionTimeout, Recorder
 from executions.errors import Failure
+from executions.heartbeat import watch
 from integrations.functions import Compiled, FunctionFileError, compiled, schema_errors
 from integrations.models import Connection, FunctionVersion
 from nango.errors import ActionError, HttpError, NetworkError
@@ -46,6 +46,8 @@ class Outcome:
     failure: Failure | None = None
     recorder: Recorder = field(default_factory=Recorder)
     duration_ms: float = 0.0
+    # succeeded | failed | timeout | cancelled
+    kind: str = "succeeded"
 
     @property
     def ok(self) -> bool:
@@ -53,18 +55,18 @@ class Outcome:
 
 
 class _Interrupt:
-    """Delivers ActionTimeout into the run's thread, at most once, never after it ended."""
+    """Delivers an exception into the run's thread, never after the run ended."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.thread_id = 0
         self.finished = False
 
-    def fire(self) -> None:
+    def fire(self, exc: type[BaseException] = ActionTimeout) -> None:
         with self.lock:
             if self.thread_id and not self.finished:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(self.thread_id), ctypes.py_object(ActionTimeout)
+                    ctypes.c_ulong(self.thread_id), ctypes.py_object(exc)
                 )
 
     def finish(self) -> None:
@@ -76,7 +78,7 @@ class _Interrupt:
                     self.finished = True
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
                 return
-            except ActionTimeout:
+            except (ActionTimeout, ActionCancelled):
                 continue
 
 
@@ -100,6 +102,8 @@ def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Inte
         return "ok", action.exec(nango, input)
     except ActionTimeout:
         return "timeout", None
+    except ActionCancelled:
+        return "cancelled", None
     except ActionError as exc:
         return "failed", errors.runtime_error(exc.payload)
     except HttpError as exc:
@@ -140,33 +144,52 @@ def execute(
     timeout: float,
     recorder: Recorder | None = None,
     validate: bool = True,
+    execution_pk: int | None = None,
 ) -> Outcome:
     """Run a loaded action; never raises for anything the function does."""
     recorder = recorder or Recorder()
     if validate:
         problems = schema_errors(compiled_fn.input_validator, input)
         if problems:
-            return Outcome(failure=errors.invalid_input(problems), recorder=recorder)
+            return Outcome(failure=errors.invalid_input(problems), recorder=recorder, kind="failed")
     started = time.perf_counter()
     deadline = time.monotonic() + timeout
     nango = ActionContext(connection, recorder, deadline)
     interrupt = _Interrupt()
-    future = pool().submit(_call, compiled_fn.action, nango, input, deadline, interrupt)
+    ended, cancelled = threading.Event(), threading.Event()
+    if execution_pk is not None:
+        watch.add(execution_pk, lambda: (cancelled.set(), ended.set()))
     try:
-        kind, value = future.result(timeout=timeout)
-    except FutureTimeout:
-        interrupt.fire()
+        future = pool().submit(_call, compiled_fn.action, nango, input, deadline, interrupt)
+        future.add_done_callback(lambda _: ended.set())
+        ended.wait(timeout)
+    finally:
+        if execution_pk is not None:
+            watch.remove(execution_pk)
+    if future.done():
+        kind, value = future.result()
+    elif cancelled.is_set():
+        interrupt.fire(ActionCancelled)
+        kind, value = "cancelled", None
+    else:
+        interrupt.fire(ActionTimeout)
         kind, value = "timeout", None
     duration_ms = (time.perf_counter() - started) * 1000
-    outcome = Outcome(recorder=recorder, duration_ms=duration_ms)
+    outcome = Outcome(
+        recorder=recorder, duration_ms=duration_ms, kind="succeeded" if kind == "ok" else kind
+    )
     if kind == "timeout":
         outcome.failure = errors.timeout(timeout)
+    elif kind == "cancelled":
+        outcome.failure = errors.cancelled()
     elif kind == "failed":
         outcome.failure = value
     else:
         outcome.failure = check_output(compiled_fn, value, validate)
         if outcome.failure is None:
             outcome.output = value
+        else:
+            outcome.kind = "failed"
     return outcome
 
 
@@ -175,9 +198,19 @@ def run_version(
     connection: Connection,
     input: object,
     recorder: Recorder | None = None,
+    execution_pk: int | None = None,
 ) -> Outcome:
     try:
         compiled_fn = compiled(version.source, version.filename)
     except FunctionFileError as exc:
-        return Outcome(failure=errors.broken_function(str(exc)), recorder=recorder or Recorder())
-    return execute(compiled_fn, connection, input, version.effective_timeout(), recorder)
+        return Outcome(
+            failure=errors.broken_function(str(exc)), recorder=recorder or Recorder(), kind="failed"
+        )
+    return execute(
+        compiled_fn,
+        connection,
+        input,
+        version.effective_timeout(),
+        recorder,
+        execution_pk=execution_pk,
+    )

@@ -53,3 +53,7 @@ class TriggerBody(serializers.Serializer):
                 {"non_field_errors": ["The body must be a JSON object."]}
             )
         return super().to_internal_value(data)
+
+
+class ResultQuery(serializers.Serializer):
+    wait = serializers.FloatField(required=False, default=0, min_value=0, max_value=30)

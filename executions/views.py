@@ -1,11 +1,23 @@
+import hashlib
+import json
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse
+from django.utils.timezone import now
 from rest_framework.decorators import api_view
+from rest_framework.response import Response
 
 from executions.models import Execution
-from executions.serializers import TriggerBody, TriggerHeaders
-from executions.tasks import run_sync
+from executions.serializers import ResultQuery, TriggerBody, TriggerHeaders
+from executions.tasks import run_sync, wake
 from integrations.models import Connection, FunctionVersion, Integration
 from nangosite.api import ApiError, invalid, raw_json
+
+POLL_SECONDS = 0.05
 
 
 def resolve_action(env, provider_config_key: str, connection_id: str, action_name: str):
@@ -25,6 +37,47 @@ def resolve_action(env, provider_config_key: str, connection_id: str, action_nam
     return connection, version
 
 
+def request_hash(h: dict, b: dict) -> str:
+    what = [h["provider_config_key"], h["connection_id"], b["action_name"], b.get("input")]
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def earlier_execution(env, key: str, digest: str) -> Execution | None:
+    """The execution an Idempotency-Key already names, if it is younger than the TTL."""
+    found = Execution.objects.in_env(env).filter(idempotency_key=key).first()
+    if found is None:
+        return None
+    if found.created < now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS):
+        # Expired: free the key for this new request.
+        Execution.objects.filter(pk=found.pk).update(idempotency_key="")
+        return None
+    if found.request_hash != digest:
+        raise ApiError(
+            409,
+            "idempotency_key_conflict",
+            "This Idempotency-Key was used with a different request.",
+        )
+    return found
+
+
+def wait_for_end(execution: Execution, seconds: float) -> Execution:
+    deadline = time.monotonic() + seconds
+    while not execution.is_terminal and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        execution.refresh_from_db()
+    return execution
+
+
+def accepted(execution: Execution) -> HttpResponse:
+    body = {"id": str(execution.code), "statusUrl": execution.status_url}
+    return raw_json(body, 202, headers={"Location": execution.status_url})
+
+
+def answer(execution: Execution) -> HttpResponse:
+    status, data = execution.response()
+    return raw_json(data, status, headers={"X-Execution-Id": str(execution.code)})
+
+
 @api_view(["POST"])
 def trigger_action(request) -> HttpResponse:
     headers = TriggerHeaders.from_request(request)
@@ -34,19 +87,76 @@ def trigger_action(request) -> HttpResponse:
     if not body.is_valid():
         raise invalid("invalid_body", body.errors)
     h, b = headers.validated_data, body.validated_data
-    if h["x_async"]:
-        raise ApiError(
-            501,
-            "async_not_supported",
-            "Asynchronous triggers (X-Async: true) are not available in this version; "
-            "trigger synchronously.",
-        )
     if request.query_params:
         raise invalid("invalid_query_params", {"query": ["The query string must be empty."]})
     connection, version = resolve_action(
         request.auth, h["provider_config_key"], h["connection_id"], b["action_name"]
     )
-    execution = Execution.start_sync(connection, version, b.get("input"))
-    run_sync(execution, version, connection)
-    status, data = execution.response()
-    return raw_json(data, status, headers={"X-Execution-Id": str(execution.code)})
+    key, digest = h.get("idempotency_key", ""), ""
+    execution = None
+    if key:
+        digest = request_hash(h, b)
+        execution = earlier_execution(request.auth, key, digest)
+    if execution is None:
+        try:
+            with transaction.atomic():
+                execution = Execution.create_for(
+                    connection,
+                    version,
+                    b.get("input"),
+                    is_async=h["x_async"],
+                    max_retries=h["x_max_retries"],
+                    idempotency_key=key,
+                    request_hash=digest,
+                )
+        except IntegrityError:
+            # A concurrent request with the same key won the race: answer as its replay.
+            execution = earlier_execution(request.auth, key, digest)
+            if execution is None:
+                raise
+        else:
+            if execution.is_async:
+                wake(execution.environment_id)
+                return accepted(execution)
+            run_sync(execution)
+            return answer(execution)
+    # A replay: the first execution's id, or its stored result.
+    if execution.is_async:
+        return accepted(execution)
+    return answer(wait_for_end(execution, version.effective_timeout() + 5))
+
+
+def _execution(request, id: str) -> Execution:
+    try:
+        code = uuid.UUID(id)
+    except ValueError:
+        raise ApiError(400, "invalid_uri_params", "The id must be a UUID.") from None
+    execution = Execution.objects.in_env(request.auth).filter(code=code).first()
+    if execution is None:
+        raise ApiError(404, "not_found", f"No action '{id}' found")
+    return execution
+
+
+@api_view(["GET"])
+def action_result(request, id: str) -> HttpResponse:
+    query = ResultQuery(data=request.query_params)
+    if not query.is_valid():
+        raise invalid("invalid_query_params", query.errors)
+    execution = wait_for_end(_execution(request, id), query.validated_data["wait"])
+    if not execution.is_terminal:
+        # Nango's contract: 404 until there is a result; the code tells pending apart.
+        raise ApiError(404, "pending", f"Action '{id}' is {execution.status}; try again later")
+    return answer(execution)
+
+
+@api_view(["GET"])
+def execution_detail(request, id: str) -> Response:
+    return Response(_execution(request, id).to_api())
+
+
+@api_view(["POST"])
+def execution_cancel(request, id: str) -> Response:
+    execution = _execution(request, id)
+    if not execution.cancel():
+        raise ApiError(409, "already_finished", f"The execution is already {execution.status}.")
+    return Response(execution.to_api(), status=200 if execution.is_terminal else 202)

@@ -148,6 +148,19 @@ PROVIDER_BASE_URL_OVERRIDES = json.loads(os.getenv("PROVIDER_BASE_URL_OVERRIDES"
 # Refresh an OAuth2 access token this long before it expires.
 TOKEN_REFRESH_MARGIN_SECONDS = envint("TOKEN_REFRESH_MARGIN_SECONDS", "900")
 
+# Async runs: retry backoff (exponential with jitter), how often a running execution's
+# process proves it is alive, when a silent one counts as dead, and how long results stay.
+RETRY_BACKOFF_BASE_SECONDS = envfloat("RETRY_BACKOFF_BASE_SECONDS", "1")
+RETRY_BACKOFF_MAX_SECONDS = envfloat("RETRY_BACKOFF_MAX_SECONDS", "60")
+HEARTBEAT_SECONDS = envfloat("HEARTBEAT_SECONDS", "5")
+EXECUTION_STALE_SECONDS = envfloat("EXECUTION_STALE_SECONDS", "60")
+RESULT_RETENTION_DAYS = envfloat("RESULT_RETENTION_DAYS", "5")
+IDEMPOTENCY_TTL_HOURS = envfloat("IDEMPOTENCY_TTL_HOURS", "24")
+# A worker whose next queued run is due within this many seconds waits for it.
+QUEUE_WAIT_SECONDS = envfloat("QUEUE_WAIT_SECONDS", "5")
+# How often the sweep (stale runs, due retries, pruning) runs, in minutes.
+SWEEP_MINUTES = envint("SWEEP_MINUTES", "1")
+
 REDIS_URL = os.getenv("REDIS_URL", "")
 Q_CLUSTER = {
     "name": "nangosite",
@@ -158,7 +171,8 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "poll": envfloat("Q_POLL", "0.2"),
-    "save_limit": envint("Q_SAVE_LIMIT", "250"),
+    # Executions record their own outcome; django-q2's success rows would only add writes.
+    "save_limit": envint("Q_SAVE_LIMIT", "-1"),
     "sync": envbool("Q_SYNC", "False"),
 }
 if REDIS_URL:

@@ -6,6 +6,9 @@ from executions import views as execution_views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("action/trigger", execution_views.trigger_action),
+    path("action/<str:id>", execution_views.action_result),
+    path("executions/<str:id>", execution_views.execution_detail),
+    path("executions/<str:id>/cancel", execution_views.execution_cancel),
     path("", include("integrations.urls")),
 ]
 

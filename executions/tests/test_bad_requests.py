@@ -154,12 +154,6 @@ def test_it_answers_404_disabled_resource_for_a_disabled_action(echo, api):
     assert Execution.objects.count() == 0
 
 
-def test_it_says_async_is_not_available_rather_than_running_sync(echo, api):
-    r = trigger(api, "echo", {}, HTTP_X_ASYNC="true")
-    assert r.status_code == 501 and error_of(r)["code"] == "async_not_supported"
-    assert Execution.objects.count() == 0
-
-
 def test_it_refuses_other_methods(echo, api):
     r = api.get("/action/trigger")
     assert r.status_code == 405 and error_of(r)["code"] == "method_not_allowed"

@@ -1,0 +1,51 @@
+"""The async queue: executions rows are the queue; django-q2 tasks are the hands.
+
+A trigger stores a queued row and sends `run_next(environment)` to django-q2. Whichever
+worker gets it claims the oldest runnable row of that environment (FIFO), within the
+environment's concurrency and never two runs of one connection at once, runs it, and
+claims the next until nothing is runnable. Claims of one environment are serialized by
+locking its row (PostgreSQL) or by SQLite's write lock, then made with a guarded update.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Min
+from django.utils.timezone import now
+
+from executions.models import Execution, Status
+from integrations.models import Environment
+
+
+def claim_next(env_id: int) -> tuple[Execution | None, datetime | None]:
+    """Claim the next runnable execution; else None and when the next backoff ends."""
+    moment = now()
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().only("action_concurrency").get(pk=env_id)
+        busy = list(
+            Execution.objects.filter(
+                environment_id=env_id, status=Status.RUNNING, is_async=True
+            ).values_list("connection_id", flat=True)
+        )
+        if len(busy) >= env.action_concurrency:
+            return None, None
+        queued = Execution.objects.filter(environment_id=env_id, status=Status.QUEUED)
+        candidate = (
+            queued.filter(next_attempt_at__lte=moment)
+            .exclude(connection_id__in=[c for c in busy if c is not None])
+            .order_by("created", "pk")
+            .select_related("function_version__function", "connection__integration__environment")
+            .first()
+        )
+        if candidate is None:
+            later = queued.filter(next_attempt_at__gt=moment).aggregate(t=Min("next_attempt_at"))
+            return None, later["t"]
+        if not candidate.claim():
+            return None, None
+    return candidate, None
+
+
+def due_environments() -> list[int]:
+    """Environments with queued runs whose time has come (for the sweep's wake-up)."""
+    rows = Execution.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now())
+    return list(rows.values_list("environment_id", flat=True).distinct())
