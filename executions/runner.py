@@ -193,6 +193,14 @@ def execute(
     return outcome
 
 
+def input_errors(version: FunctionVersion, input: object) -> list[dict]:
+    try:
+        compiled_fn = compiled(version.source, version.filename)
+    except FunctionFileError:
+        return []  # the run reports the broken function
+    return schema_errors(compiled_fn.input_validator, input)
+
+
 def run_version(
     version: FunctionVersion,
     connection: Connection,

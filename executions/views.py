@@ -11,7 +11,9 @@ from django.utils.timezone import now
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from executions import errors
 from executions.models import Execution
+from executions.runner import input_errors
 from executions.serializers import ResultQuery, TriggerBody, TriggerHeaders
 from executions.tasks import run_sync, wake
 from integrations.models import Connection, FunctionVersion, Integration
@@ -92,6 +94,11 @@ def trigger_action(request) -> HttpResponse:
     connection, version = resolve_action(
         request.auth, h["provider_config_key"], h["connection_id"], b["action_name"]
     )
+    if h["x_async"]:
+        # A queued run would only find this out later; refuse it now, as a sync run does.
+        problems = input_errors(version, b.get("input"))
+        if problems:
+            raise ApiError(400, **errors.invalid_input(problems).body()["error"])
     key, digest = h.get("idempotency_key", ""), ""
     execution = None
     if key:
