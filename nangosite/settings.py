@@ -163,7 +163,7 @@ SWEEP_MINUTES = envint("SWEEP_MINUTES", "1")
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 Q_CLUSTER = {
-    "name": "nangosite",
+    "name": os.getenv("Q_NAME", "nangosite"),
     "workers": envint("Q_WORKERS", "2"),
     "timeout": envint("Q_TIMEOUT", "960"),
     "retry": envint("Q_RETRY", "1020"),
