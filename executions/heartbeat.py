@@ -51,6 +51,11 @@ class Watch:
         while True:
             # Cancels are looked for twice a second; heartbeats are written less often.
             time.sleep(0.5)
+            with self.lock:
+                if not self.running:
+                    # Idle: stop; the next add() starts a new thread.
+                    self.thread = None
+                    return
             due = time.monotonic() - last_beat >= settings.HEARTBEAT_SECONDS
             try:
                 self.beat(heartbeat=due)
