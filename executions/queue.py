@@ -20,6 +20,12 @@ from integrations.models import Environment
 def claim_next(env_id: int) -> tuple[Execution | None, datetime | None]:
     """Claim the next runnable execution; else None and when the next backoff ends."""
     moment = now()
+    queued = Execution.objects.filter(environment_id=env_id, status=Status.QUEUED)
+    # A plain read first: an empty queue must not take the write lock (SQLite) or the
+    # environment's row lock (PostgreSQL) just to find nothing.
+    if not queued.filter(next_attempt_at__lte=moment).exists():
+        later = queued.aggregate(t=Min("next_attempt_at"))["t"]
+        return None, later
     with transaction.atomic():
         env = Environment.objects.select_for_update().only("action_concurrency").get(pk=env_id)
         busy = list(
@@ -29,7 +35,6 @@ def claim_next(env_id: int) -> tuple[Execution | None, datetime | None]:
         )
         if len(busy) >= env.action_concurrency:
             return None, None
-        queued = Execution.objects.filter(environment_id=env_id, status=Status.QUEUED)
         candidate = (
             queued.filter(next_attempt_at__lte=moment)
             .exclude(connection_id__in=[c for c in busy if c is not None])

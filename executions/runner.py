@@ -61,22 +61,28 @@ class _Interrupt:
         self.lock = threading.Lock()
         self.thread_id = 0
         self.finished = False
+        self.fired = False
 
     def fire(self, exc: type[BaseException] = ActionTimeout) -> None:
         with self.lock:
             if self.thread_id and not self.finished:
+                self.fired = True
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(self.thread_id), ctypes.py_object(exc)
                 )
 
     def finish(self) -> None:
-        # The exception may land while we get here; clear whatever is pending so it can
-        # never hit the next run on this pool thread.
+        # After this, fire() sends nothing more. An exception already sent but not yet
+        # raised arrives within the next few instructions: let it land here, not in the
+        # next run on this pool thread. (Clearing it with SetAsyncExc(NULL) instead
+        # leaves CPython 3.11 with a stuck flag that hangs pdb, coverage and cProfile.)
         while True:
             try:
                 with self.lock:
                     self.finished = True
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
+                if self.fired:
+                    for _ in range(100):
+                        pass
                 return
             except (ActionTimeout, ActionCancelled):
                 continue

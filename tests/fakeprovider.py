@@ -120,7 +120,6 @@ def encode(headers: dict, body: object) -> tuple[dict, bytes]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive unless the client says `Connection: close`
     server_version = "FakeProvider/1.0"
-    sys_version = ""
     # Buffered output: status line, headers and body leave in one send (see handle_one_request,
     # which flushes), so Nagle and delayed ACKs never add their 40 ms on loopback.
     wbufsize = 64 * 1024
@@ -129,9 +128,19 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.fake._opened(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.fake._closed(self.connection)
 
     def log_message(self, format: str, *args) -> None:  # quiet
         pass
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -195,6 +204,7 @@ class FakeProvider:
         self.default: Handler = echo
         self._routes: dict[tuple[str, str], Handler] = {}
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -218,6 +228,14 @@ class FakeProvider:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            # Idle keep-alive connections would keep their threads waiting for a request.
+            for connection in self._connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._connections.clear()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -269,6 +287,14 @@ class FakeProvider:
         with self._lock:
             self._routes.clear()
             self.requests.clear()
+
+    def _opened(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def _closed(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
 
     # --- what was received -------------------------------------------------------------
 

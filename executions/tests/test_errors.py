@@ -194,3 +194,41 @@ def test_it_reports_a_function_that_cannot_load_as_an_internal_error(tworld, api
     assert r.status_code == 500
     assert r.json()["error"]["code"] == "script_internal_error"
     assert only_execution().status == "failed"
+
+
+def test_it_leaves_tracing_usable_after_runs_and_timeouts(tmp_path):
+    # pdb, coverage and cProfile rely on sys.settrace; a mishandled async exception used
+    # to hang them. Run in a child process so a hang fails this test instead of the suite.
+    import subprocess
+    import sys
+
+    script = """
+import django, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nangosite.settings")
+django.setup()
+from executions.runner import _Interrupt, pool, _call
+from executions.context import ActionTimeout
+import threading, time
+
+def quick():
+    i = _Interrupt(); i.thread_id = threading.get_ident(); i.finish()
+
+def fired():
+    i = _Interrupt(); i.thread_id = threading.get_ident()
+    threading.Timer(0.05, i.fire).start()
+    try:
+        while True:
+            pass
+    except ActionTimeout:
+        pass
+    i.finish()
+
+pool().submit(quick).result()
+pool().submit(fired).result()
+sys.settrace(lambda *a: None)
+(lambda: 1)()
+sys.settrace(None)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -1,0 +1,247 @@
+"""Benchmark: async triggers from 202 to result, and how fast the queue drains.
+
+One run, per backend: 2,000 `X-Async: true` triggers of an action that does one
+`nango.get` to the fake provider, spread round-robin over 50 connections, sent by 16 client
+threads as fast as the server accepts them, with 2 worker processes (`manage.py qcluster`)
+draining the queue. Backends: the embedded default (SQLite + django-q2's ORM broker), then
+PostgreSQL + the Redis broker (skipped with a note when either is unreachable).
+
+It prints, from the executions' own timestamps (created → finished):
+  trigger-to-result median and p99 (ms), the 202's own latency (median, p99),
+  drain throughput (runs/s from the first trigger to the last result), and the per-run
+  ratio to a direct call of the provider (median trigger-to-result / median direct call).
+
+Usage:
+    .venv/bin/python bench/bench_async.py [--runs 2000] [--connections 50] [--clients 16]
+        [--qworkers 2] [--backends sqlite,postgres] [--concurrency 50] [--time-limit 600]
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_sync as b  # noqa: E402  (shared process, database and platform helpers)
+
+TARGETS = {"sqlite": {"runs_per_s": 250}, "postgres": {"runs_per_s": 400, "median_ms": 25}}
+
+
+class AsyncPlatform(b.Platform):
+    """The sync benchmark's platform plus worker processes and many connections."""
+
+    def __init__(self, backend, workdir, provider_url, args, database_url="", redis_url=""):
+        super().__init__(backend, workdir, provider_url, args, database_url)
+        self.env.update(
+            Q_WORKERS=str(args.qworker_threads),
+            Q_POLL="0.01",
+            Q_NAME=f"bench-{backend}-{b.secrets.token_hex(3)}",
+            HEARTBEAT_SECONDS="5",
+        )
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+        self.workers = []
+
+    def setup(self) -> None:
+        super().setup()
+        api = self.client()
+        for i in range(self.args.connections):
+            r = api.post(
+                self.url + "/connections",
+                json={
+                    "provider_config_key": "github",
+                    "connection_id": f"c{i}",
+                    "credentials": {"type": "OAUTH2", "access_token": f"gho_bench_{i}"},
+                },
+            )
+            r.raise_for_status()
+        b.manage(
+            self.env,
+            "shell",
+            "-c",
+            "from integrations.models import Environment;"
+            f"Environment.objects.update(action_concurrency={self.args.concurrency})",
+        )
+        for i in range(self.args.qworkers):
+            log = open(self.workdir / f"qcluster-{self.backend}-{i}.log", "ab")  # noqa: SIM115
+            cmd = [sys.executable, str(b.ROOT / "manage.py"), "qcluster"]
+            proc = b.spawn(cmd, env=self.env, stdout=log, stderr=b.subprocess.STDOUT)
+            self.workers.append(proc)
+        time.sleep(2)  # let the clusters start their workers
+
+    def client(self) -> requests.Session:
+        s = requests.Session()
+        s.trust_env = False
+        s.headers["Authorization"] = f"Bearer {self.secret}"
+        return s
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            b.kill(proc)
+        self.workers = []
+        super().stop()
+
+
+def fire(platform: AsyncPlatform, runs: int, clients: int) -> tuple[list[str], list[float]]:
+    ids, accept, lock = [], [], threading.Lock()
+    counter = iter(range(runs))
+
+    def client():
+        s = platform.client()
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            started = time.perf_counter()
+            r = s.post(
+                platform.url + "/action/trigger",
+                json={"action_name": "get-user"},
+                headers={
+                    "Connection-Id": f"c{i % platform.args.connections}",
+                    "Provider-Config-Key": "github",
+                    "X-Async": "true",
+                },
+                timeout=30,
+            )
+            elapsed = time.perf_counter() - started
+            if r.status_code != 202:
+                raise RuntimeError(f"trigger {i}: {r.status_code} {r.text[:300]}")
+            with lock:
+                ids.append(r.json()["id"])
+                accept.append(elapsed)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return ids, accept
+
+
+def collect(platform: AsyncPlatform, ids: list[str], limit: float) -> list[dict]:
+    s = platform.client()
+    deadline = time.monotonic() + limit
+    details = []
+    for id in ids:
+        while True:
+            r = s.get(f"{platform.url}/executions/{id}", timeout=30)
+            body = r.json()
+            if body["status"] in ("succeeded", "failed", "cancelled"):
+                details.append(body)
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"execution {id} still {body['status']} after {limit:.0f}s")
+            time.sleep(0.05)
+    return details
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def direct_median_ms(provider_url: str, n: int = 500) -> float:
+    s = requests.Session()
+    s.trust_env = False
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        s.get(provider_url + "/user", timeout=10).raise_for_status()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def scenario(backend: str, args, provider_url: str, direct_ms: float, db_url="", redis_url=""):
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-async-{backend}-"))
+    platform = AsyncPlatform(backend, workdir, provider_url, args, db_url, redis_url)
+    try:
+        platform.setup()
+        # Warm-up: imports, connections, compiled function in every worker.
+        warm_ids, _ = fire(platform, 100, args.clients)
+        collect(platform, warm_ids, 120)
+        ids, accept = fire(platform, args.runs, args.clients)
+        details = collect(platform, ids, args.time_limit)
+    finally:
+        platform.stop()
+    failed = [d for d in details if d["status"] != "succeeded"]
+    if failed:
+        print(f"!! {len(failed)} runs did not succeed, e.g. {failed[0]['error']}")
+    created = [datetime.fromisoformat(d["created_at"]) for d in details]
+    finished = [datetime.fromisoformat(d["finished_at"]) for d in details]
+    latency = [(f - c).total_seconds() * 1000 for c, f in zip(created, finished, strict=True)]
+    drain = len(details) / (max(finished) - min(created)).total_seconds()
+    median = statistics.median(latency)
+    target = TARGETS["sqlite" if backend.startswith("sqlite") else "postgres"]
+    print(
+        f"{backend:<16} runs={len(details)}  trigger→result median={median:.1f} ms "
+        f"p99={percentile(latency, 0.99):.1f} ms  202 median="
+        f"{statistics.median(accept) * 1000:.2f} ms p99={percentile(accept, 0.99) * 1000:.2f} ms  "
+        f"drain={drain:.0f} runs/s  ratio to direct={median / direct_ms:.1f}x"
+    )
+    notes = [
+        f"target ≥{target['runs_per_s']} runs/s: {'met' if drain >= target['runs_per_s'] else 'MISSED'}"
+    ]
+    if "median_ms" in target:
+        met = median <= target["median_ms"]
+        notes.append(f"target median ≤{target['median_ms']} ms: {'met' if met else 'MISSED'}")
+    print(" " * 17 + "; ".join(notes))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--qworkers", type=int, default=2, help="qcluster processes")
+    parser.add_argument("--qworker-threads", type=int, default=2, help="Q_WORKERS of each")
+    parser.add_argument("--concurrency", type=int, default=50, help="environment concurrency")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--time-limit", type=float, default=600)
+    # What bench_sync.Platform reads for gunicorn.
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--gunicorn-arg", action="append", default=[])
+    args = parser.parse_args()
+    timer = b.watchdog(args.time_limit)
+    try:
+        provider_url = b.start_fake_provider()
+        direct_ms = direct_median_ms(provider_url)
+        print(
+            f"{args.runs} async runs over {args.connections} connections, {args.clients} "
+            f"clients, {args.qworkers} worker processes x {args.qworker_threads}; "
+            f"direct call median {direct_ms:.2f} ms"
+        )
+        for backend in args.backends.split(","):
+            if backend == "sqlite":
+                scenario("sqlite+orm", args, provider_url, direct_ms)
+            elif backend == "postgres":
+                db_url = b.create_pg_database(args.pg_url)
+                if db_url is None:
+                    continue
+                try:
+                    import redis
+
+                    redis.Redis.from_url(args.redis_url).ping()
+                except Exception as exc:  # any failure to reach Redis: skip, say why
+                    print(f"note: Redis at {args.redis_url} unreachable ({exc}): skipped")
+                    continue
+                scenario("postgres+redis", args, provider_url, direct_ms, db_url, args.redis_url)
+    finally:
+        timer.cancel()
+        b.cleanup_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

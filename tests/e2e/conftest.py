@@ -1,0 +1,241 @@
+"""End-to-end fixtures: the real platform (migrate, create_environment, gunicorn) on a temp
+SQLite database, with github pointed at an in-process fake provider.
+
+The tests talk to it over HTTP only, as a client would; they use no pytest-django database.
+Every process started here is stopped at teardown, whatever happened in between.
+"""
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fakeprovider import FakeProvider
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_SECONDS = 30
+COMMAND_TIMEOUT_SECONDS = 120
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "e2e: end-to-end test that runs the real platform (gunicorn) as a subprocess"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def platform_env(workdir: Path, overrides: dict[str, str], **extra: str) -> dict[str, str]:
+    """The environment of every platform process: a fresh SQLite DB, DEBUG off, real keys."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="nangosite.settings",
+        SQLITE_PATH=str(workdir / "db.sqlite3"),
+        FUNCTIONS_DIR=str(workdir / "functions"),
+        PROVIDER_BASE_URL_OVERRIDES=json.dumps(overrides),
+        DEBUG="False",
+        SECRET_KEY=f"e2e-{uuid.uuid4()}",
+        ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run `manage.py <args>` as a subprocess; its stdout, or a failure with its output."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"manage.py {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result.stdout
+
+
+class Gunicorn:
+    """gunicorn in its own process group, so that stop() also reaches its workers."""
+
+    def __init__(self, env: dict[str, str], logfile: Path, workers=1, threads=8, extra=()):
+        self.env, self.logfile = env, logfile
+        self.workers, self.threads, self.extra = workers, threads, list(extra)
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> "Gunicorn":
+        for _ in range(3):  # a port taken between free_port() and bind: try another one
+            port = free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            with open(self.logfile, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "nangosite.wsgi",
+                        "-b",
+                        f"127.0.0.1:{port}",
+                        "--workers",
+                        str(self.workers),
+                        "--threads",
+                        str(self.threads),
+                        "-k",
+                        "gthread",
+                        "--graceful-timeout",
+                        "3",
+                        *self.extra,
+                    ],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            if self._wait_ready():
+                return self
+            self.stop()
+            if "already in use" not in self.log():
+                break
+        raise AssertionError(f"gunicorn did not start:\n{self.log()[-5000:]}")
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                # Any answer (a 401 here) means a worker is serving.
+                requests.get(self.url + "/integrations", timeout=1)
+                return True
+            except requests.RequestException:
+                time.sleep(0.1)
+        return False
+
+    def log(self) -> str:
+        try:
+            return self.logfile.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            except ProcessLookupError:
+                pass
+        # Whatever is left of the group (the master, or workers it did not reap).
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class Platform:
+    """One running platform and the ways a test reaches it."""
+
+    def __init__(self, workdir: Path, provider: FakeProvider):
+        self.workdir = workdir
+        self.provider = provider
+        self.functions_dir = workdir / "functions"
+        self.env = platform_env(workdir, {"github": provider.url})
+        self.secret = str(uuid.uuid4())
+        self.other_secret = str(uuid.uuid4())
+        self.server: Gunicorn | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> None:
+        self.functions_dir.mkdir(parents=True, exist_ok=True)
+        manage(self.env, "migrate", "--noinput")
+        manage(self.env, "create_environment", "e2e", "--secret-key", self.secret)
+        manage(self.env, "create_environment", "other", "--secret-key", self.other_secret)
+        self.server = Gunicorn(self.env, self.workdir / "gunicorn.log")
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def client(self, secret: str | None = None) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        session.headers["Authorization"] = f"Bearer {secret or self.secret}"
+        return session
+
+    def write_function(self, integration: str, name: str, source: str) -> Path:
+        path = self.functions_dir / integration / "actions" / f"{name.replace('-', '_')}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    def deploy(self, environment: str = "e2e") -> str:
+        return manage(self.env, "deploy", environment, "--dir", str(self.functions_dir))
+
+    def trigger(
+        self,
+        action: str,
+        input=None,
+        connection: str | None = "conn-1",
+        key: str = "github",
+        session: requests.Session | None = None,
+        timeout: float = 30,
+        headers: dict | None = None,
+    ) -> requests.Response:
+        """POST /action/trigger; a header given as None in `headers` is not sent."""
+        headers = {"Provider-Config-Key": key, **(headers or {})}
+        if connection is not None:
+            headers["Connection-Id"] = connection
+        body = {"action_name": action}
+        if input is not None:
+            body["input"] = input
+        return (session or self.client()).post(
+            self.url + "/action/trigger", json=body, headers=headers, timeout=timeout
+        )
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("e2e")
+    provider = FakeProvider().start()
+    platform = Platform(workdir, provider)
+    try:
+        platform.start()
+        yield platform
+    finally:
+        platform.stop()
+        provider.stop()
