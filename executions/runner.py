@@ -199,9 +199,25 @@ def execute(
     return outcome
 
 
+_compiled: dict[tuple[int, str], Compiled] = {}
+
+
+def compiled_version(version: FunctionVersion) -> Compiled:
+    """The loaded function of a deployed version, cached per process.
+
+    Keyed by (pk, checksum), so a trigger does not even fetch the source once it is cached
+    (FunctionVersionQuerySet.active_action defers it).
+    """
+    key = (version.pk, version.checksum)
+    found = _compiled.get(key)
+    if found is None:
+        found = _compiled[key] = compiled(version.source, version.filename)
+    return found
+
+
 def input_errors(version: FunctionVersion, input: object) -> list[dict]:
     try:
-        compiled_fn = compiled(version.source, version.filename)
+        compiled_fn = compiled_version(version)
     except FunctionFileError:
         return []  # the run reports the broken function
     return schema_errors(compiled_fn.input_validator, input)
@@ -215,7 +231,7 @@ def run_version(
     execution_pk: int | None = None,
 ) -> Outcome:
     try:
-        compiled_fn = compiled(version.source, version.filename)
+        compiled_fn = compiled_version(version)
     except FunctionFileError as exc:
         return Outcome(
             failure=errors.broken_function(str(exc)), recorder=recorder or Recorder(), kind="failed"

@@ -5,7 +5,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import HttpResponse
 from django.utils.timezone import now
 from rest_framework.decorators import api_view
@@ -106,16 +106,17 @@ def trigger_action(request) -> HttpResponse:
         execution = earlier_execution(request.auth, key, digest)
     if execution is None:
         try:
-            with transaction.atomic():
-                execution = Execution.create_for(
-                    connection,
-                    version,
-                    b.get("input"),
-                    is_async=h["x_async"],
-                    max_retries=h["x_max_retries"],
-                    idempotency_key=key,
-                    request_hash=digest,
-                )
+            # One INSERT in autocommit mode: atomic on its own, and a unique-key clash
+            # leaves no broken transaction behind.
+            execution = Execution.create_for(
+                connection,
+                version,
+                b.get("input"),
+                is_async=h["x_async"],
+                max_retries=h["x_max_retries"],
+                idempotency_key=key,
+                request_hash=digest,
+            )
         except IntegrityError:
             # A concurrent request with the same key won the race: answer as its replay.
             execution = earlier_execution(request.auth, key, digest)

@@ -1,3 +1,4 @@
+import time
 import uuid
 from datetime import timedelta
 
@@ -16,11 +17,24 @@ KEY_PATTERN = r"^[a-zA-Z0-9~:.@ _-]+$"
 CONNECTION_ID_PATTERN = r"^[a-zA-Z0-9,.;:=+~\[\]|@${}\"'\\/_ -]+$"
 
 
+# Environments found by key hash in this process, briefly: every API call authenticates,
+# and the lookup was a tenth of a trigger's cost. A rotated key stops working in other
+# processes within AUTH_CACHE_SECONDS.
+_by_key: dict[str, tuple[float, "Environment"]] = {}
+
+
 class EnvironmentQuerySet(models.QuerySet):
     def by_secret_key(self, key: str) -> "Environment | None":
-        env = self.filter(secret_key_hash=hash_secret(key)).first()
+        digest = hash_secret(key)
+        ttl = settings.AUTH_CACHE_SECONDS
+        cached = _by_key.get(digest) if ttl > 0 else None
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        env = self.filter(secret_key_hash=digest).first()
         if env is None or not same_secret(key, env.secret_key_hash):
             return None
+        if ttl > 0:
+            _by_key[digest] = (time.monotonic() + ttl, env)
         return env
 
 
@@ -60,6 +74,7 @@ class Environment(models.Model):
         return env, secret_key, webhook_signing_key
 
     def set_secret_key(self, key: str) -> None:
+        _by_key.pop(self.secret_key_hash, None)
         self.secret_key_hash = hash_secret(key)
         self.secret_key_hint = key[-4:]
 
@@ -249,12 +264,19 @@ class Function(models.Model):
 
 class FunctionVersionQuerySet(models.QuerySet):
     def active_action(self, integration: Integration, name: str) -> "FunctionVersion":
-        """The deployed version a trigger runs; raises DoesNotExist when there is none."""
-        return self.select_related("function").get(
-            function__integration=integration,
-            function__name=name,
-            function__type=Function.Type.ACTION,
-            active=True,
+        """The deployed version a trigger runs; raises DoesNotExist when there is none.
+
+        The source is deferred: the runner has it compiled already, almost always.
+        """
+        return (
+            self.select_related("function")
+            .defer("source")
+            .get(
+                function__integration=integration,
+                function__name=name,
+                function__type=Function.Type.ACTION,
+                active=True,
+            )
         )
 
 

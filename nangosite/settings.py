@@ -126,6 +126,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# How long a process trusts a secret key it has already checked (seconds; 0 = never).
+AUTH_CACHE_SECONDS = envfloat("AUTH_CACHE_SECONDS", "5")
 # Largest request body the API reads (the action input sits in it).
 MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", str(10 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
