@@ -206,7 +206,7 @@ def compiled_version(version: FunctionVersion) -> Compiled:
     """The loaded function of a deployed version, cached per process.
 
     Keyed by (pk, checksum), so a trigger does not even fetch the source once it is cached
-    (FunctionVersionQuerySet.active_action defers it).
+    (FunctionVersionQuerySet.live defers it).
     """
     key = (version.pk, version.checksum)
     found = _compiled.get(key)

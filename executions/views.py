@@ -24,19 +24,28 @@ POLL_SECONDS = 0.05
 
 def resolve_action(env, provider_config_key: str, connection_id: str, action_name: str):
     """The connection and active action version a trigger names, or the documented error."""
-    try:
-        connection = Connection.objects.lookup(env, provider_config_key, connection_id)
-    except Connection.DoesNotExist:
-        if not Integration.objects.filter(environment=env, unique_key=provider_config_key).exists():
-            raise ApiError(400, "unknown_provider", "Failed to find provider") from None
-        raise ApiError(400, "unknown_connection", "Failed to find connection") from None
-    try:
-        version = FunctionVersion.objects.active_action(connection.integration, action_name)
-    except FunctionVersion.DoesNotExist:
-        raise ApiError(404, "not_found", "Action not found") from None
-    if not version.function.enabled:
-        raise ApiError(404, "disabled_resource", "The action is disabled")
-    return connection, version
+    version = FunctionVersion.objects.live(env.pk, provider_config_key, action_name)
+    if version is not None:
+        integration = version.function.integration
+        connection = Connection.objects.filter(
+            integration_id=integration.pk, connection_id=connection_id
+        ).first()
+        if connection is None:
+            raise ApiError(400, "unknown_connection", "Failed to find connection")
+        connection.integration = integration
+        if not version.function.enabled:
+            raise ApiError(404, "disabled_resource", "The action is disabled")
+        return connection, version
+    # No such action: find out which error comes first, as Nango orders them.
+    if not Integration.objects.filter(environment=env, unique_key=provider_config_key).exists():
+        raise ApiError(400, "unknown_provider", "Failed to find provider")
+    if not Connection.objects.filter(
+        integration__environment=env,
+        integration__unique_key=provider_config_key,
+        connection_id=connection_id,
+    ).exists():
+        raise ApiError(400, "unknown_connection", "Failed to find connection")
+    raise ApiError(404, "not_found", "Action not found")
 
 
 def request_hash(h: dict, b: dict) -> str:

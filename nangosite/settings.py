@@ -128,6 +128,9 @@ REST_FRAMEWORK = {
 
 # How long a process trusts a secret key it has already checked (seconds; 0 = never).
 AUTH_CACHE_SECONDS = envfloat("AUTH_CACHE_SECONDS", "5")
+# How long a process reuses an action's live version (seconds; 0 = never): a deploy or
+# a disable reaches every process within this.
+FUNCTION_CACHE_SECONDS = envfloat("FUNCTION_CACHE_SECONDS", "2")
 # Largest request body the API reads (the action input sits in it).
 MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", str(10 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES

@@ -23,3 +23,22 @@ def test_it_does_not_cache_when_disabled(world, settings):
     assert Environment.objects.by_secret_key(SECRET) == world.env
     Environment.objects.filter(pk=world.env.pk).update(name="renamed")
     assert Environment.objects.by_secret_key(SECRET).name == "renamed"
+
+
+def test_it_reuses_a_live_version_briefly_then_sees_a_new_deploy(world, settings):
+    from conftest import deploy_source
+    from integrations.models import FunctionVersion
+
+    source = """
+    from nango import create_action
+    action = create_action(description="{}", input={{}}, output={{}}, exec=lambda n, i: i)
+    """
+    deploy_source(world.github, "act", source.format("one"))
+    settings.FUNCTION_CACHE_SECONDS = 60
+    live = FunctionVersion.objects.live(world.env.pk, "github", "act")
+    assert live.description == "one" and live.function.integration == world.github
+    deploy_source(world.github, "act", source.format("two"))
+    assert FunctionVersion.objects.live(world.env.pk, "github", "act").description == "one"
+    settings.FUNCTION_CACHE_SECONDS = 0
+    assert FunctionVersion.objects.live(world.env.pk, "github", "act").description == "two"
+    assert FunctionVersion.objects.live(world.other_env.pk, "github", "act") is None
