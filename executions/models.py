@@ -91,9 +91,10 @@ class Execution(models.Model):
         indexes = [
             models.Index(fields=["environment", "-created"], name="execution_env_recent"),
             models.Index(fields=["status", "created"], name="execution_status_created"),
-            # claim_next(): WHERE environment_id = ? AND status = 'queued' ORDER BY created
+            # claim_next(): WHERE environment_id = ? AND status = 'queued'
+            #               ORDER BY created, id LIMIT 1
             models.Index(
-                fields=["environment", "created"],
+                fields=["environment", "created", "id"],
                 condition=Q(status="queued"),
                 name="execution_queue",
             ),

@@ -35,18 +35,24 @@ def claim_next(env_id: int) -> tuple[Execution | None, datetime | None]:
         )
         if len(busy) >= env.action_concurrency:
             return None, None
-        candidate = (
+        # Only the id while the lock is held: sorting whole rows (input, logs…) of a long
+        # queue is what made claims slow; the index gives (created, id) order for free.
+        candidate_id = (
             queued.filter(next_attempt_at__lte=moment)
             .exclude(connection_id__in=[c for c in busy if c is not None])
             .order_by("created", "pk")
-            .select_related("function_version__function", "connection__integration__environment")
+            .values_list("pk", flat=True)
             .first()
         )
-        if candidate is None:
+        if candidate_id is None:
             later = queued.filter(next_attempt_at__gt=moment).aggregate(t=Min("next_attempt_at"))
             return None, later["t"]
+        candidate = Execution(pk=candidate_id)
         if not candidate.claim():
             return None, None
+    candidate = Execution.objects.select_related(
+        "function_version__function", "connection__integration__environment"
+    ).get(pk=candidate_id)
     return candidate, None
 
 
@@ -54,3 +60,19 @@ def due_environments() -> list[int]:
     """Environments with queued runs whose time has come (for the sweep's wake-up)."""
     rows = Execution.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now())
     return list(rows.values_list("environment_id", flat=True).distinct())
+
+
+def needs_wake(execution: Execution, concurrency: int) -> bool:
+    """Whether a new queued run needs its own wake-up message.
+
+    Every drain loop runs until nothing is runnable, so while `concurrency` runs are
+    already queued ahead of this one, loops for them exist (or their messages are on the
+    way) and will reach it: another message would only make a worker look at an empty
+    queue. The sweep remains the safety net.
+    """
+    ahead = Execution.objects.filter(
+        environment_id=execution.environment_id,
+        status=Status.QUEUED,
+        created__lt=execution.created,
+    )[:concurrency]
+    return ahead.count() < concurrency

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from executions import errors
 from executions.models import Execution
+from executions.queue import needs_wake
 from executions.runner import input_errors
 from executions.serializers import ResultQuery, TriggerBody, TriggerHeaders
 from executions.tasks import run_sync, wake
@@ -133,7 +134,8 @@ def trigger_action(request) -> HttpResponse:
                 raise
         else:
             if execution.is_async:
-                wake(execution.environment_id)
+                if needs_wake(execution, request.auth.action_concurrency):
+                    wake(execution.environment_id)
                 return accepted(execution)
             run_sync(execution)
             return answer(execution)

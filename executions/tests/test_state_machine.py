@@ -174,3 +174,13 @@ def test_it_keeps_running_rows_alive_and_delivers_cancels(world, version):
     assert execution.cancel() is True and execution.status == "running"
     watch.beat()
     assert cancelled == [execution.pk]
+
+
+def test_it_wakes_a_worker_only_while_fewer_runs_than_the_concurrency_wait(world, version):
+    from executions.queue import needs_wake
+
+    world.env.action_concurrency = 2
+    runs = [queued(world, version) for _ in range(3)]
+    assert [needs_wake(r, 2) for r in runs] == [True, True, False]
+    runs[0].claim()  # one fewer waiting ahead of the third
+    assert needs_wake(runs[2], 2) is True
