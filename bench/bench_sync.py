@@ -70,6 +70,9 @@ from urllib.parse import urlsplit
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import stop_group  # noqa: E402
 
 TARGET_OVERHEAD_MS = {"sqlite": 2.0, "postgres": 3.0}  # median, at concurrency 1
 TARGET_THROUGHPUT = {"sqlite": 600.0}  # triggers/s at concurrency 16
@@ -113,20 +116,7 @@ def spawn(args: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
 
 
 def kill(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=grace)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
+    stop_group(proc, grace)
     if proc in _processes:
         _processes.remove(proc)
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils.timezone import now
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,10 @@ class Watch:
             time.sleep(0.5)
             with self.lock:
                 if not self.running:
-                    # Idle: stop; the next add() starts a new thread.
+                    # Idle: stop, closing this thread's connection; the next add() starts
+                    # a new thread.
                     self.thread = None
+                    connections.close_all()
                     return
             due = time.monotonic() - last_beat >= settings.HEARTBEAT_SECONDS
             try:

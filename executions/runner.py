@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from executions import errors
 from executions.context import ActionCancelled, ActionContext, ActionTimeout, Recorder
@@ -122,8 +122,9 @@ def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Inte
         return "failed", errors.internal_error(type(exc).__name__, message, stack)
     finally:
         interrupt.finish()
-        # Pool threads outlive requests: drop DB connections that went stale meanwhile.
-        close_old_connections()
+        # Pool threads outlive runs: a connection a function opened (metadata, token
+        # refresh) must not sit idle on a thread that may not run again for hours.
+        connections.close_all()
 
 
 def check_output(compiled_fn: Compiled, output: object, validate: bool = True) -> Failure | None:

@@ -8,7 +8,6 @@ Every process started here is stopped at teardown, whatever happened in between.
 import base64
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 import requests
 
 from tests.fakeprovider import FakeProvider
+from tests.processes import stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30
@@ -142,25 +142,8 @@ class Gunicorn:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            except ProcessLookupError:
-                pass
-        # Whatever is left of the group (the master, or workers it did not reap).
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        if proc is not None:
+            stop_group(proc, grace=10)
 
 
 class Platform:

@@ -8,7 +8,6 @@ Redis broker.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from tests.e2e.conftest import ROOT, Platform, manage
 from tests.fakeprovider import FakeProvider
+from tests.processes import stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -88,18 +88,11 @@ class Worker:
             )
         return self
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc = None
+    def kill(self) -> None:
+        """SIGKILL the whole cluster at once: no chance to tidy up, as in a crash."""
+        if self.proc is not None:
+            stop_group(self.proc, grace=0)
+            self.proc = None
 
 
 def fresh_postgres(url: str) -> tuple[str, callable]:
@@ -318,7 +311,7 @@ def test_it_ends_runs_whose_worker_was_killed(aplat):
             break
         time.sleep(0.05)
     for worker in aplat.workers:
-        worker.kill(signal.SIGKILL)
+        worker.kill()
     time.sleep(3.5)  # past EXECUTION_STALE_SECONDS with no heartbeat
     assert "2 crashed run(s)" in manage(aplat.env, "sweep")
     aplat.workers = [w.start() for w in aplat.workers]
