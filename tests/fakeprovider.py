@@ -30,7 +30,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-BENCH_ANSWER = {"id": 1, "login": "octocat", "type": "User", "site_admin": False}
+# Shaped like a GitHub user and issue at once, so the README's quick start works against it.
+BENCH_ANSWER = {
+    "id": 1,
+    "login": "octocat",
+    "type": "User",
+    "site_admin": False,
+    "number": 1347,
+    "html_url": "https://github.com/octocat/Hello-World/issues/1347",
+}
 
 
 class Headers(dict):
