@@ -50,8 +50,10 @@ class Recorder:
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             if secret and len(secret) >= 4:
-                # URLs hold secrets percent-encoded: scrub those spellings too.
-                for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                # URLs hold secrets percent-encoded and JSON text holds them escaped:
+                # scrub those spellings too.
+                escaped = json.dumps(secret)[1:-1]
+                for form in {secret, quote(secret, safe=""), quote_plus(secret), escaped}:
                     text = text.replace(form, REDACTED)
         return text
 

@@ -228,11 +228,20 @@ class Execution(models.Model):
             )
         # Guarded on the attempt too: a process that was presumed dead must not overwrite
         # the attempt a sweep and another worker started since.
-        changed = _retrying(
-            lambda: Execution.objects.filter(
-                pk=self.pk, status=Status.RUNNING, attempts=self.attempts
-            ).update(**fields)
-        )
+        guard = Execution.objects.filter(pk=self.pk, status=Status.RUNNING, attempts=self.attempts)
+        if retry:
+            # A cancel that arrived during this attempt wins over its retry.
+            changed = _retrying(lambda: guard.filter(cancel_requested=False).update(**fields))
+            if not changed and guard.filter(cancel_requested=True).exists():
+                return self.end_attempt(
+                    failure=errors.cancelled(),
+                    logs=logs,
+                    calls=calls,
+                    duration_ms=duration_ms,
+                    outcome="cancelled",
+                )
+        else:
+            changed = _retrying(lambda: guard.update(**fields))
         if changed:
             for name, value in fields.items():
                 setattr(self, name, value)
@@ -246,7 +255,6 @@ class Execution(models.Model):
             started=moment,
             heartbeat=moment,
             attempts=F("attempts") + 1,
-            cancel_requested=False,
         )
         if changed:
             self.status, self.started, self.heartbeat = Status.RUNNING, moment, moment

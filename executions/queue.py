@@ -47,9 +47,10 @@ def claim_next(env_id: int) -> tuple[Execution | None, datetime | None]:
         if candidate_id is None:
             later = queued.filter(next_attempt_at__gt=moment).aggregate(t=Min("next_attempt_at"))
             return None, later["t"]
-        candidate = Execution(pk=candidate_id)
-        if not candidate.claim():
-            return None, None
+        won = Execution(pk=candidate_id).claim()
+    if not won:
+        # Cancelled between the read and the update: look again, outside the lock.
+        return claim_next(env_id)
     candidate = Execution.objects.select_related(
         "function_version__function", "connection__integration__environment"
     ).get(pk=candidate_id)
@@ -74,5 +75,7 @@ def needs_wake(execution: Execution, concurrency: int) -> bool:
         environment_id=execution.environment_id,
         status=Status.QUEUED,
         created__lt=execution.created,
+        # Runs waiting out a retry backoff have no loop waiting for them.
+        next_attempt_at__lte=now(),
     )[:concurrency]
     return ahead.count() < concurrency

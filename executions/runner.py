@@ -63,13 +63,16 @@ class _Interrupt:
         self.finished = False
         self.fired = False
 
-    def fire(self, exc: type[BaseException] = ActionTimeout) -> None:
+    def fire(self, exc: type[BaseException] = ActionTimeout) -> bool:
+        """Send `exc`; False if the run had already ended (or never started)."""
         with self.lock:
             if self.thread_id and not self.finished:
                 self.fired = True
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(self.thread_id), ctypes.py_object(exc)
                 )
+                return True
+            return False
 
     def finish(self) -> None:
         # After this, fire() sends nothing more. An exception already sent but not yet
@@ -111,8 +114,9 @@ def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Inte
     except ActionCancelled:
         return "cancelled", None
     except ActionError as exc:
-        return "failed", errors.runtime_error(exc.payload)
+        return "failed", errors.runtime_error(nango._recorder.redact_json(exc.payload))
     except HttpError as exc:
+        exc.response.data = nango._recorder.redact_json(exc.response.data)
         return "failed", errors.http_error(exc.response)
     except NetworkError as exc:
         return "failed", errors.network_error(type(exc).__name__, str(exc))
@@ -173,14 +177,14 @@ def execute(
     finally:
         if execution_pk is not None:
             watch.remove(execution_pk)
+    kind, value = "cancelled" if cancelled.is_set() else "timeout", None
     if future.done():
         kind, value = future.result()
-    elif cancelled.is_set():
-        interrupt.fire(ActionCancelled)
-        kind, value = "cancelled", None
-    else:
-        interrupt.fire(ActionTimeout)
-        kind, value = "timeout", None
+    elif future.cancel():
+        pass  # still waiting for a pool thread: now it never starts
+    elif not interrupt.fire(ActionCancelled if kind == "cancelled" else ActionTimeout):
+        # It ended just now, on its own: its own outcome stands.
+        kind, value = future.result()
     duration_ms = (time.perf_counter() - started) * 1000
     outcome = Outcome(
         recorder=recorder, duration_ms=duration_ms, kind="succeeded" if kind == "ok" else kind

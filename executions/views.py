@@ -128,6 +128,8 @@ def trigger_action(request) -> HttpResponse:
                 request_hash=digest,
             )
         except IntegrityError:
+            if not key:
+                raise  # not a key clash (e.g. the connection was deleted meanwhile)
             # A concurrent request with the same key won the race: answer as its replay.
             execution = earlier_execution(request.auth, key, digest)
             if execution is None:
@@ -142,7 +144,15 @@ def trigger_action(request) -> HttpResponse:
     # A replay: the first execution's id, or its stored result.
     if execution.is_async:
         return accepted(execution)
-    return answer(wait_for_end(execution, version.effective_timeout() + 5))
+    first = execution.function_version or version
+    execution = wait_for_end(execution, first.effective_timeout() + 5)
+    if not execution.is_terminal:
+        raise ApiError(
+            409,
+            "idempotency_key_in_progress",
+            "The first request with this Idempotency-Key is still running; retry later.",
+        )
+    return answer(execution)
 
 
 def _execution(request, id: str) -> Execution:

@@ -112,6 +112,11 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     )
 
 
+def _refuse_constant(name: str):
+    # NaN and Infinity are not JSON; Python accepts them unless told not to.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 class BoundedJSONParser(BaseParser):
     """Reads any request body as JSON, refusing bodies over MAX_REQUEST_BYTES.
 
@@ -130,9 +135,12 @@ class BoundedJSONParser(BaseParser):
             )
         if not raw.strip():
             return {}
+        # NUL characters cannot be stored (PostgreSQL jsonb refuses them).
+        if b"\\u0000" in raw:
+            raise exceptions.ParseError()
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            return json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise exceptions.ParseError() from None
 
 

@@ -84,7 +84,8 @@ def test_it_requires_the_connection_headers(echo, api):
 @pytest.mark.parametrize(
     "raw",
     [b"{not json", b"[1, 2]", b'"text"', b'{"input": {}}', b'{"action_name": 5}',
-     b'{"action_name": "bad name!"}', b"\xff\xfe"],
+     b'{"action_name": "bad name!"}', b"\xff\xfe", b'{"action_name": "echo", "input": NaN}',
+     b'{"action_name": "echo", "input": "a\\u0000b"}', b"[" * 100_000 + b"]" * 100_000],
 )  # fmt: skip
 def test_it_refuses_a_bad_body(echo, api, raw):
     r = api.generic(

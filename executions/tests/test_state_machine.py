@@ -184,3 +184,21 @@ def test_it_wakes_a_worker_only_while_fewer_runs_than_the_concurrency_wait(world
     assert [needs_wake(r, 2) for r in runs] == [True, True, False]
     runs[0].claim()  # one fewer waiting ahead of the third
     assert needs_wake(runs[2], 2) is True
+
+
+def test_it_lets_a_cancel_win_over_the_retry_of_a_failing_attempt(world, version):
+    execution = queued(world, version, max_retries=3)
+    execution.claim()
+    assert execution.cancel() is True  # running: only asks
+    execution.end_attempt(failure=errors.runtime_error({}))
+    execution.refresh_from_db()
+    assert execution.status == "cancelled" and execution.attempts == 1
+    assert execution.error["error"]["code"] == "script_aborted"
+
+
+def test_it_wakes_a_worker_when_the_runs_ahead_wait_out_a_backoff(world, version):
+    from executions.queue import needs_wake
+
+    ahead = queued(world, version)
+    Execution.objects.filter(pk=ahead.pk).update(next_attempt_at=now() + timedelta(minutes=1))
+    assert needs_wake(queued(world, version), 1) is True

@@ -128,3 +128,24 @@ def test_it_redacts_percent_encoded_secrets_and_recorded_bodies(tworld):
     recorder = Recorder(secrets={"tok/en+secret="})
     assert recorder.redact("https://x/?t=tok%2Fen%2Bsecret%3D") == "https://x/?t=[REDACTED]"
     assert recorder.redact_json({"echo": ["tok/en+secret="]}) == {"echo": ["[REDACTED]"]}
+
+
+def test_it_redacts_secrets_from_action_error_payloads_and_logged_objects(created, api):
+    deploy_source(
+        created.github,
+        "leak2",
+        """
+        from nango import create_action, ActionError
+        def run(nango, input):
+            token = nango.get_token()
+            nango.log({"token": token})
+            raise ActionError({"message": "bad", "token": token})
+        action = create_action(description="d", input={"type": "null"},
+                               output={"type": "null"}, exec=run)
+        """,
+    )
+    r = trigger(api, "leak2")
+    assert r.status_code == 500
+    assert r.json()["error"]["payload"] == {"message": "bad", "token": "[REDACTED]"}
+    execution = Execution.objects.get()
+    assert "gho_secret_token" not in json.dumps([execution.logs, execution.error])
