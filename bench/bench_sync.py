@@ -72,7 +72,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import stop_group  # noqa: E402
+from tests.processes import gunicorn_command, stop_group  # noqa: E402
 
 TARGET_OVERHEAD_MS = {"sqlite": 2.0, "postgres": 3.0}  # median, at concurrency 1
 TARGET_THROUGHPUT = {"sqlite": 600.0}  # triggers/s at concurrency 16
@@ -391,23 +391,7 @@ class Platform:
         a = self.args
         self.log = open(self.workdir / f"gunicorn-{self.backend}.log", "ab")  # noqa: SIM115
         self.proc = spawn(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "nangosite.wsgi",
-                "-b",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(a.workers),
-                "--threads",
-                str(a.threads),
-                "-k",
-                a.worker_class,
-                "--graceful-timeout",
-                "3",
-                *a.gunicorn_arg,
-            ],
+            gunicorn_command(port, a.workers, a.threads, a.worker_class, a.gunicorn_arg),
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

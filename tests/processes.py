@@ -3,6 +3,20 @@
 import os
 import signal
 import subprocess
+import sys
+
+
+def gunicorn_command(
+    port: int, workers: int, threads: int, worker_class: str = "gthread", extra=()
+) -> list[str]:
+    """The platform's web server on 127.0.0.1:`port`, as tests and benchmarks run it."""
+    return [
+        sys.executable, "-m", "gunicorn", "nangosite.wsgi",
+        "-b", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--threads", str(threads), "-k", worker_class,
+        "--graceful-timeout", "3",
+        *extra,
+    ]  # fmt: skip
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tests.fakeprovider import FakeProvider
-from tests.processes import stop_group
+from tests.processes import gunicorn_command, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30
@@ -90,23 +90,7 @@ class Gunicorn:
             self.url = f"http://127.0.0.1:{port}"
             with open(self.logfile, "ab") as log:
                 self.proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        "nangosite.wsgi",
-                        "-b",
-                        f"127.0.0.1:{port}",
-                        "--workers",
-                        str(self.workers),
-                        "--threads",
-                        str(self.threads),
-                        "-k",
-                        "gthread",
-                        "--graceful-timeout",
-                        "3",
-                        *self.extra,
-                    ],
+                    gunicorn_command(port, self.workers, self.threads, extra=self.extra),
                     cwd=ROOT,
                     env=self.env,
                     stdin=subprocess.DEVNULL,
