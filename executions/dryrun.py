@@ -8,7 +8,7 @@ from django.conf import settings
 
 from executions.context import Recorder
 from executions.runner import Outcome, execute
-from integrations.functions import Compiled, load_action, make_validator, schema_errors
+from integrations.functions import Compiled, action_timeout, compiled, schema_errors
 from integrations.models import Connection, Environment
 
 
@@ -58,22 +58,21 @@ def dry_run(
     if not path.exists():
         raise DryRunError(f"no function file {path}")
     filename = f"{root.name}/{key}/actions/{path.name}"
-    fn = load_action(path.read_text(), filename)
-    compiled = Compiled(fn, make_validator(fn.input), make_validator(fn.output))
+    loaded = compiled(path.read_text(), filename)
     validate = validate or save  # a recording must be of a valid run
     warnings = []
     if not validate:
         warnings = [
             f"input {e['path']}: {e['message']}"
-            for e in schema_errors(compiled.input_validator, input)
+            for e in schema_errors(loaded.input_validator, input)
         ]
     recorder = Recorder(capture=save)
-    timeout = min(fn.timeout or settings.ACTION_TIMEOUT_SECONDS, settings.ACTION_TIMEOUT_SECONDS)
-    outcome = execute(compiled, connection, input, timeout, recorder, validate=validate)
+    timeout = action_timeout(loaded.action.timeout)
+    outcome = execute(loaded, connection, input, timeout, recorder, validate=validate)
     if not validate and outcome.ok:
         warnings += [
             f"output {e['path']}: {e['message']}"
-            for e in schema_errors(compiled.output_validator, outcome.output)
+            for e in schema_errors(loaded.output_validator, outcome.output)
         ]
     fixture = root / key / "tests" / f"{path.stem}.json"
     if save and outcome.ok:
@@ -86,4 +85,4 @@ def dry_run(
             )
             + "\n"
         )
-    return DryRun(outcome, connection, compiled, warnings, fixture)
+    return DryRun(outcome, connection, loaded, warnings, fixture)

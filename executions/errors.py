@@ -4,7 +4,7 @@ Shapes follow Nango's (`{"error": {"code", "message", "payload"?, "upstream"?}}`
 `errors` for the schema checks Nango does not make.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nango.response import Response
 
@@ -21,7 +21,6 @@ class Failure:
     errors: list | None = None
     # Retrying the same input cannot help (input/output validation, output too large).
     retryable: bool = True
-    extra: dict = field(default_factory=dict)
 
     def body(self) -> dict:
         error: dict = {"code": self.code, "message": self.message}
@@ -32,18 +31,6 @@ class Failure:
         if self.errors is not None:
             error["errors"] = self.errors
         return {"error": error}
-
-    @classmethod
-    def from_body(cls, status: int, body: dict) -> "Failure":
-        error = body.get("error", {})
-        return cls(
-            code=error.get("code", "action_script_failure"),
-            status=status,
-            message=error.get("message", ""),
-            payload=error.get("payload"),
-            upstream=error.get("upstream"),
-            errors=error.get("errors"),
-        )
 
 
 def invalid_input(errors: list) -> Failure:

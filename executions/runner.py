@@ -216,6 +216,8 @@ def compiled_version(version: FunctionVersion) -> Compiled:
     key = (version.pk, version.checksum)
     found = _compiled.get(key)
     if found is None:
+        if len(_compiled) >= 512:
+            _compiled.clear()  # old versions pile up in long-lived processes
         found = _compiled[key] = compiled(version.source, version.filename)
     return found
 

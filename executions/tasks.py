@@ -1,4 +1,4 @@
-"""Running executions. Sync triggers call `run_sync` directly; django-q2 runs the rest.
+"""Running executions. Sync triggers call `run_attempt` directly; django-q2 runs the rest.
 
 Each function here owns the state change of the executions it touches and records its
 own errors on them: nothing is left to django-q2's hooks.
@@ -41,10 +41,6 @@ def run_attempt(execution: Execution) -> None:
         outcome.duration_ms,
         outcome=outcome.kind,
     )
-
-
-def run_sync(execution: Execution) -> None:
-    run_attempt(execution)
 
 
 def wake(env_id: int) -> None:

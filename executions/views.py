@@ -16,7 +16,7 @@ from executions.models import Execution
 from executions.queue import needs_wake
 from executions.runner import input_errors
 from executions.serializers import ResultQuery, TriggerBody, TriggerHeaders
-from executions.tasks import run_sync, wake
+from executions.tasks import run_attempt, wake
 from integrations.models import Connection, FunctionVersion, Integration
 from nangosite.api import ApiError, invalid, raw_json
 
@@ -139,7 +139,7 @@ def trigger_action(request) -> HttpResponse:
                 if needs_wake(execution, request.auth.action_concurrency):
                     wake(execution.environment_id)
                 return accepted(execution)
-            run_sync(execution)
+            run_attempt(execution)
             return answer(execution)
     # A replay: the first execution's id, or its stored result.
     if execution.is_async:

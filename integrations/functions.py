@@ -10,10 +10,10 @@ import linecache
 import traceback
 import types
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import jsonschema
+from django.conf import settings
 from jsonschema.validators import validator_for
 
 from nango.action import Action
@@ -121,6 +121,12 @@ def check_action(action: Action, filename: str) -> None:
             ) from None
 
 
+def action_timeout(requested: float | None) -> float:
+    """An action's run time limit: what it asks for, capped by ACTION_TIMEOUT_SECONDS."""
+    ceiling = settings.ACTION_TIMEOUT_SECONDS
+    return min(requested or ceiling, ceiling)
+
+
 def make_validator(schema: dict | None):
     if schema is None:
         return None
@@ -135,9 +141,8 @@ class Compiled:
     output_validator: object
 
 
-@lru_cache(maxsize=512)
 def compiled(source: str, filename: str) -> Compiled:
-    """Load once per process per source; what the runner calls on every trigger."""
+    """Load a function file with its schema validators (the runner caches the result)."""
     action = load_action(source, filename)
     return Compiled(action, make_validator(action.input), make_validator(action.output))
 

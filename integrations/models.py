@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
+from integrations.functions import action_timeout
 from integrations.providers import Provider, get_provider, provider_choices
 from nangosite.fields import EncryptedJSONField
 from nangosite.lib.crypto import hash_secret, new_token, same_secret
@@ -323,8 +324,7 @@ class FunctionVersion(models.Model):
         return f"{self.function} v{self.version or self.number}"
 
     def effective_timeout(self) -> float:
-        ceiling = settings.ACTION_TIMEOUT_SECONDS
-        return min(self.timeout_seconds or ceiling, ceiling)
+        return action_timeout(self.timeout_seconds)
 
     def to_api(self) -> dict:
         return {

@@ -63,7 +63,6 @@ class HttpError(Exception):
     def __init__(self, message: str, response: requests.Response | None = None):
         super().__init__(message)
         self.response = response
-        self.network = response is None
 
     @property
     def permanent(self) -> bool:
