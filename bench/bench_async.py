@@ -17,6 +17,7 @@ Usage:
 """
 
 import argparse
+import secrets
 import statistics
 import sys
 import tempfile
@@ -42,7 +43,7 @@ class AsyncPlatform(b.Platform):
         self.env.update(
             Q_WORKERS=str(args.qworker_threads),
             Q_POLL="0.01",
-            Q_NAME=f"bench-{backend}-{b.secrets.token_hex(3)}",
+            Q_NAME=f"bench-{backend}-{secrets.token_hex(3)}",
             HEARTBEAT_SECONDS="5",
         )
         if redis_url:

@@ -50,12 +50,9 @@ targets are printed, not failed on.
 """
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -65,14 +62,20 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import gunicorn_command, stop_group  # noqa: E402
+from tests.processes import (  # noqa: E402
+    free_port,
+    gunicorn_command,
+    manage,
+    platform_env,
+    scratch_postgres,
+    stop_group,
+)
 
 TARGET_OVERHEAD_MS = {"sqlite": 2.0, "postgres": 3.0}  # median, at concurrency 1
 TARGET_THROUGHPUT = {"sqlite": 600.0}  # triggers/s at concurrency 16
@@ -144,12 +147,6 @@ def watchdog(limit: float) -> threading.Timer:
     return timer
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -177,20 +174,6 @@ def start_fake_provider() -> str:
     return url
 
 
-def manage(env: dict, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
 # --- PostgreSQL scratch database ------------------------------------------------------
 
 
@@ -201,22 +184,13 @@ def create_pg_database(server_url: str) -> str | None:
     except ImportError:
         print("note: psycopg is not installed: PostgreSQL skipped")
         return None
-    parts = urlsplit(server_url)
-    admin = parts._replace(path="/postgres").geturl()
-    name = f"bench_sync_{os.getpid()}_{secrets.token_hex(3)}"
     try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        url, drop = scratch_postgres(server_url, "bench")
     except psycopg.Error as exc:
         print(f"note: PostgreSQL at {server_url} is not reachable ({exc}): skipped")
         return None
-
-    def drop():
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
     _cleanups.append(drop)
-    return parts._replace(path=f"/{name}").geturl()
+    return url
 
 
 # --- load -----------------------------------------------------------------------------
@@ -343,16 +317,10 @@ class Platform:
         self.secret = str(uuid.uuid4())
         self.args = args
         self.workdir = workdir
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-        env.update(
-            DJANGO_SETTINGS_MODULE="nangosite.settings",
+        env = platform_env(
+            workdir,
+            {"github": provider_url},
             SQLITE_PATH=str(workdir / f"{backend}.sqlite3"),
-            PROVIDER_BASE_URL_OVERRIDES=json.dumps({"github": provider_url}),
-            DEBUG="False",
-            SECRET_KEY=f"bench-{uuid.uuid4()}",
-            ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
-            LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
         )
         if database_url:
             env["DATABASE_URL"] = database_url

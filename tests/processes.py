@@ -1,9 +1,83 @@
-"""Stopping the platform processes that tests and benchmarks start in their own groups."""
+"""Running the platform as separate processes, for end-to-end tests and benchmarks."""
 
+import base64
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def platform_env(workdir: Path, overrides: dict[str, str], **extra: str) -> dict[str, str]:
+    """The environment of every platform process: a fresh SQLite DB, DEBUG off, real keys.
+
+    DATABASE_URL and REDIS_URL are not inherited: a caller that wants them passes them.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="nangosite.settings",
+        SQLITE_PATH=str(workdir / "db.sqlite3"),
+        FUNCTIONS_DIR=str(workdir / "functions"),
+        PROVIDER_BASE_URL_OVERRIDES=json.dumps(overrides),
+        DEBUG="False",
+        SECRET_KEY=f"test-{uuid.uuid4()}",
+        ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """Run `manage.py <args>` as a subprocess; its stdout, or an error with its output."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"manage.py {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result.stdout
+
+
+def scratch_postgres(server_url: str, prefix: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty database on the server, and a function that drops it.
+
+    Raises psycopg.Error when the server cannot be reached.
+    """
+    import psycopg
+
+    parts = urlsplit(server_url)
+    admin = parts._replace(path="/postgres").geturl()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return parts._replace(path=f"/{name}").geturl(), drop
 
 
 def gunicorn_command(

@@ -5,12 +5,7 @@ The tests talk to it over HTTP only, as a client would; they use no pytest-djang
 Every process started here is stopped at teardown, whatever happened in between.
 """
 
-import base64
-import json
-import os
-import socket
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
@@ -20,9 +15,8 @@ import pytest
 import requests
 
 from tests.fakeprovider import FakeProvider
-from tests.processes import gunicorn_command, stop_group
+from tests.processes import ROOT, free_port, gunicorn_command, manage, platform_env, stop_group
 
-ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30
 COMMAND_TIMEOUT_SECONDS = 120
 
@@ -31,48 +25,6 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "e2e: end-to-end test that runs the real platform (gunicorn) as a subprocess"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def platform_env(workdir: Path, overrides: dict[str, str], **extra: str) -> dict[str, str]:
-    """The environment of every platform process: a fresh SQLite DB, DEBUG off, real keys."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="nangosite.settings",
-        SQLITE_PATH=str(workdir / "db.sqlite3"),
-        FUNCTIONS_DIR=str(workdir / "functions"),
-        PROVIDER_BASE_URL_OVERRIDES=json.dumps(overrides),
-        DEBUG="False",
-        SECRET_KEY=f"e2e-{uuid.uuid4()}",
-        ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    """Run `manage.py <args>` as a subprocess; its stdout, or a failure with its output."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_SECONDS,
-    )
-    if result.returncode != 0:
-        raise AssertionError(
-            f"manage.py {' '.join(args)} exited {result.returncode}\n"
-            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        )
-    return result.stdout
 
 
 class Gunicorn:

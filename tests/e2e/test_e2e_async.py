@@ -14,13 +14,12 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Platform, manage
+from tests.e2e.conftest import Platform
 from tests.fakeprovider import FakeProvider
-from tests.processes import stop_group
+from tests.processes import ROOT, manage, scratch_postgres, stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -95,23 +94,6 @@ class Worker:
             self.proc = None
 
 
-def fresh_postgres(url: str) -> tuple[str, callable]:
-    """A new, empty database beside DATABASE_URL's, and a function that drops it."""
-    import psycopg
-
-    name = f"e2e_{uuid.uuid4().hex[:12]}"
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunsplit(parts._replace(path=f"/{name}")), drop
-
-
 @pytest.fixture(scope="module")
 def aplat(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e-async")
@@ -129,7 +111,7 @@ def aplat(tmp_path_factory):
     )
     drop = None
     if os.environ.get("DATABASE_URL"):
-        platform.env["DATABASE_URL"], drop = fresh_postgres(os.environ["DATABASE_URL"])
+        platform.env["DATABASE_URL"], drop = scratch_postgres(os.environ["DATABASE_URL"], "e2e")
     if os.environ.get("REDIS_URL"):
         platform.env["REDIS_URL"] = os.environ["REDIS_URL"]
     workers = []
