@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations import views
+from integrations import proxy, tools, views
 
 urlpatterns = [
     path("integrations", views.integrations),
@@ -12,4 +12,6 @@ urlpatterns = [
     path("connections/metadata", views.connections_metadata),
     path("connections/<str:connection_id>", views.connection),
     path("environment-variables", views.environment_variables),
+    path("scripts/config", tools.scripts_config),
+    path("proxy/<path:path>", proxy.proxy),
 ]
