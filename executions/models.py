@@ -11,6 +11,7 @@ from django.utils.timezone import now
 from executions import errors
 from executions.errors import Failure
 from integrations.models import Connection, Environment, FunctionVersion
+from nangosite.lib import sql
 
 
 class Status(models.TextChoices):
@@ -140,10 +141,11 @@ class Execution(models.Model):
         """The row of a new trigger. A sync run starts at once, so its row is born running."""
         integration = connection.integration
         moment = now()
-        return cls.objects.create(
+        values = dict(
+            code=uuid.uuid4(),
             environment_id=integration.environment_id,
-            connection=connection,
-            function_version=version,
+            connection_id=connection.pk,
+            function_version_id=version.pk,
             provider_config_key=integration.unique_key,
             connection_ref=connection.connection_id,
             action_name=version.function.name,
@@ -158,7 +160,17 @@ class Execution(models.Model):
             max_retries=max_retries if is_async else 0,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            logs=[],
+            provider_calls=[],
+            attempt_log=[],
+            cancel_requested=False,
         )
+        # Every trigger inserts one row: a prepared INSERT, not the ORM's per-call compile.
+        execution = cls(id=sql.insert(cls, values), **values)
+        execution._state.adding = False
+        execution._state.db = "default"
+        execution.connection, execution.function_version = connection, version
+        return execution
 
     @property
     def is_terminal(self) -> bool:
@@ -228,11 +240,13 @@ class Execution(models.Model):
             )
         # Guarded on the attempt too: a process that was presumed dead must not overwrite
         # the attempt a sweep and another worker started since.
-        guard = Execution.objects.filter(pk=self.pk, status=Status.RUNNING, attempts=self.attempts)
+        guard = {"id": self.pk, "status": Status.RUNNING, "attempts": self.attempts}
         if retry:
             # A cancel that arrived during this attempt wins over its retry.
-            changed = _retrying(lambda: guard.filter(cancel_requested=False).update(**fields))
-            if not changed and guard.filter(cancel_requested=True).exists():
+            changed = _retrying(
+                lambda: sql.update(Execution, fields, **guard, cancel_requested=False)
+            )
+            if not changed and Execution.objects.filter(**guard, cancel_requested=True).exists():
                 return self.end_attempt(
                     failure=errors.cancelled(),
                     logs=logs,
@@ -241,7 +255,8 @@ class Execution(models.Model):
                     outcome="cancelled",
                 )
         else:
-            changed = _retrying(lambda: guard.update(**fields))
+            # Every run ends here: a prepared UPDATE, not the ORM's per-call compile.
+            changed = _retrying(lambda: sql.update(Execution, fields, **guard))
         if changed:
             for name, value in fields.items():
                 setattr(self, name, value)

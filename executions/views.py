@@ -15,10 +15,11 @@ from executions import errors
 from executions.models import Execution
 from executions.queue import needs_wake
 from executions.runner import input_errors
-from executions.serializers import ResultQuery, TriggerBody, TriggerHeaders
+from executions.serializers import ResultQuery, trigger_body, trigger_headers
 from executions.tasks import run_attempt, wake
 from integrations.models import Connection, FunctionVersion, Integration
 from nangosite.api import ApiError, invalid, raw_json
+from nangosite.lib import sql
 
 POLL_SECONDS = 0.05
 
@@ -28,9 +29,10 @@ def resolve_action(env, provider_config_key: str, connection_id: str, action_nam
     version = FunctionVersion.objects.live(env.pk, provider_config_key, action_name)
     if version is not None:
         integration = version.function.integration
-        connection = Connection.objects.filter(
-            integration_id=integration.pk, connection_id=connection_id
-        ).first()
+        # Every trigger looks its connection up: a prepared SELECT.
+        connection = sql.select_one(
+            Connection, integration_id=integration.pk, connection_id=connection_id
+        )
         if connection is None:
             raise ApiError(400, "unknown_connection", "Failed to find connection")
         connection.integration = integration
@@ -92,13 +94,12 @@ def answer(execution: Execution) -> HttpResponse:
 
 @api_view(["POST"])
 def trigger_action(request) -> HttpResponse:
-    headers = TriggerHeaders.from_request(request)
-    if not headers.is_valid():
-        raise invalid("invalid_headers", headers.errors)
-    body = TriggerBody(data=request.data)
-    if not body.is_valid():
-        raise invalid("invalid_body", body.errors)
-    h, b = headers.validated_data, body.validated_data
+    h, problems = trigger_headers(request.META)
+    if problems:
+        raise invalid("invalid_headers", problems)
+    b, problems = trigger_body(request.data)
+    if problems:
+        raise invalid("invalid_body", problems)
     if request.query_params:
         raise invalid("invalid_query_params", {"query": ["The query string must be empty."]})
     connection, version = resolve_action(
@@ -109,7 +110,7 @@ def trigger_action(request) -> HttpResponse:
         problems = input_errors(version, b.get("input"))
         if problems:
             raise ApiError(400, **errors.invalid_input(problems).body()["error"])
-    key, digest = h.get("idempotency_key", ""), ""
+    key, digest = h["idempotency_key"], ""
     execution = None
     if key:
         digest = request_hash(h, b)
