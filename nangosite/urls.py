@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from executions import mcp
 from executions import views as execution_views
 
 urlpatterns = [
@@ -9,6 +10,7 @@ urlpatterns = [
     path("action/<str:id>", execution_views.action_result),
     path("executions/<str:id>", execution_views.execution_detail),
     path("executions/<str:id>/cancel", execution_views.execution_cancel),
+    path("mcp", mcp.mcp),
     path("", include("integrations.urls")),
 ]
 

@@ -1,0 +1,209 @@
+"""`POST /mcp`: a Model Context Protocol server for one connection.
+
+Streamable HTTP, stateless: every POST carries one JSON-RPC 2.0 message (or a batch) and is
+answered with `application/json`; no session id is issued and there is no SSE stream, so
+`GET /mcp` is 405 as the transport allows. The secret key authenticates as everywhere else;
+`Connection-Id` and `Provider-Config-Key` pick the connection whose integration's enabled
+actions are the tools. `tools/call` runs the action synchronously exactly as
+`POST /action/trigger` does and records an execution.
+"""
+
+import json
+
+from django.http import HttpResponse
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import ParseError
+
+from executions.models import Execution
+from executions.tasks import run_attempt
+from executions.views import resolve_action
+from integrations import tools
+from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection, Integration
+from nangosite.api import ApiError, raw_json, validation_errors
+
+# Newest first; an unknown version asked by a client is answered with the first.
+PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+SERVER_INFO = {"name": "nangosite", "version": "1.0.0"}
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+# Server-defined: the headers name no connection of this environment.
+UNKNOWN_CONNECTION = -32001
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: dict | None = None, status: int = 200):
+        super().__init__(message)
+        self.code, self.message, self.data, self.status = code, message, data, status
+
+    def reply(self, id: object = None) -> dict:
+        error = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return {"jsonrpc": "2.0", "id": id, "error": error}
+
+
+class McpHeaders(serializers.Serializer):
+    connection_id = serializers.RegexField(CONNECTION_ID_PATTERN, max_length=255)
+    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255)
+    mcp_protocol_version = serializers.ChoiceField(PROTOCOL_VERSIONS, required=False)
+
+    @classmethod
+    def from_request(cls, request) -> "McpHeaders":
+        names = {
+            "HTTP_CONNECTION_ID": "connection_id",
+            "HTTP_PROVIDER_CONFIG_KEY": "provider_config_key",
+            "HTTP_MCP_PROTOCOL_VERSION": "mcp_protocol_version",
+        }
+        meta = request.META
+        return cls(data={field: meta[key] for key, field in names.items() if key in meta})
+
+
+def mcp_connection(env, headers: dict) -> Connection:
+    try:
+        return Connection.objects.lookup(
+            env, headers["provider_config_key"], headers["connection_id"]
+        )
+    except Connection.DoesNotExist:
+        pass
+    key = headers["provider_config_key"]
+    if not Integration.objects.filter(environment=env, unique_key=key).exists():
+        raise RpcError(
+            UNKNOWN_CONNECTION, "Failed to find provider", {"code": "unknown_provider"}, 400
+        )
+    raise RpcError(
+        UNKNOWN_CONNECTION, "Failed to find connection", {"code": "unknown_connection"}, 400
+    )
+
+
+def initialize(connection: Connection, params: dict) -> dict:
+    asked = params.get("protocolVersion")
+    integration = connection.integration
+    return {
+        "protocolVersion": asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0],
+        "capabilities": {"tools": {"listChanged": False}},
+        "serverInfo": SERVER_INFO,
+        "instructions": (
+            f"Tools are the enabled actions of the integration '{integration.unique_key}' "
+            f"({integration.provider}); each call runs for the connection "
+            f"'{connection.connection_id}'."
+        ),
+    }
+
+
+def list_tools(connection: Connection, params: dict) -> dict:
+    env = connection.integration.environment_id
+    versions = tools.live_actions(env, connection.integration.unique_key)
+    return {"tools": [tools.mcp_tool(v) for v in versions]}
+
+
+def run_sync(connection: Connection, version, input: object) -> Execution:
+    """Run an action now, in this process, as a sync `POST /action/trigger` does."""
+    execution = Execution.create_for(connection, version, input)
+    run_attempt(execution)
+    return execution
+
+
+def call_tool(connection: Connection, params: dict) -> dict:
+    name, arguments = params.get("name"), params.get("arguments")
+    if not isinstance(name, str) or not name:
+        raise RpcError(INVALID_PARAMS, "params.name must be the name of a tool")
+    if arguments is not None and not isinstance(arguments, dict):
+        raise RpcError(INVALID_PARAMS, "params.arguments must be an object")
+    integration = connection.integration
+    try:
+        _, version = resolve_action(
+            integration.environment, integration.unique_key, connection.connection_id, name
+        )
+    except ApiError as exc:
+        # A disabled or unknown action is not a tool of this server.
+        raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}", {"code": exc.code}) from None
+    execution = run_sync(connection, version, tools.tool_input(version.input_schema, arguments))
+    status, data = execution.response()
+    meta = {"executionId": str(execution.code)}
+    if status == 200:
+        return {
+            "content": [{"type": "text", "text": json.dumps(data, indent=2)}],
+            "structuredContent": tools.structured_output(version.output_schema, data),
+            "isError": False,
+            "_meta": meta,
+        }
+    # A tool error result, so the model sees what went wrong: {"error": {"code", ...}}.
+    return {
+        "content": [{"type": "text", "text": json.dumps(data, indent=2)}],
+        "structuredContent": data,
+        "isError": True,
+        "_meta": meta,
+    }
+
+
+METHODS = {
+    "initialize": initialize,
+    "ping": lambda connection, params: {},
+    "tools/list": list_tools,
+    "tools/call": call_tool,
+}
+
+
+def handle(connection: Connection, message: object) -> dict | None:
+    """The reply to one JSON-RPC message; None for notifications and responses."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return RpcError(INVALID_REQUEST, "Not a JSON-RPC 2.0 message").reply()
+    if "method" not in message:
+        return None  # a response to a request of ours; we send none
+    id = message.get("id")
+    method, params = message["method"], message.get("params", {})
+    if "id" not in message:
+        return None  # notifications (initialized, cancelled…) need no answer
+    if not isinstance(id, str | int) or isinstance(id, bool):
+        return RpcError(INVALID_REQUEST, "The id must be a string or an integer").reply()
+    if not isinstance(method, str):
+        return RpcError(INVALID_REQUEST, "The method must be a string").reply(id)
+    if not isinstance(params, dict):
+        return RpcError(INVALID_PARAMS, "params must be an object").reply(id)
+    if method not in METHODS:
+        return RpcError(METHOD_NOT_FOUND, f"Method not found: {method}").reply(id)
+    try:
+        return {"jsonrpc": "2.0", "id": id, "result": METHODS[method](connection, params)}
+    except RpcError as exc:
+        return exc.reply(id)
+
+
+def _first_id(body: object) -> object:
+    first = body[0] if isinstance(body, list) and body else body
+    return first.get("id") if isinstance(first, dict) else None
+
+
+@api_view(["POST"])
+def mcp(request) -> HttpResponse:
+    try:
+        body = request.data
+    except ParseError:
+        return raw_json(RpcError(PARSE_ERROR, "The body is not valid JSON").reply(), 400)
+    try:
+        headers = McpHeaders.from_request(request)
+        if not headers.is_valid():
+            errors = validation_errors(headers.errors)
+            message = "; ".join(f"{e['path'][0]}: {e['message']}" for e in errors)
+            raise RpcError(
+                INVALID_REQUEST,
+                f"Invalid request headers: {message}",
+                {"code": "invalid_headers", "errors": errors},
+                400,
+            )
+        connection = mcp_connection(request.auth, headers.validated_data)
+    except RpcError as exc:
+        return raw_json(exc.reply(_first_id(body)), exc.status)
+    if isinstance(body, list):  # a batch (2025-03-26)
+        if not body:
+            return raw_json(RpcError(INVALID_REQUEST, "Empty batch").reply(), 400)
+        replies = [r for r in (handle(connection, m) for m in body) if r is not None]
+        return raw_json(replies) if replies else HttpResponse(status=202)
+    reply = handle(connection, body)
+    if reply is None:
+        return HttpResponse(status=202)
+    status = 400 if "error" in reply and reply["id"] is None else 200
+    return raw_json(reply, status)
