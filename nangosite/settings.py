@@ -147,6 +147,9 @@ RUNNER_THREADS = envint("RUNNER_THREADS", "64")
 PROVIDER_TIMEOUT_SECONDS = envfloat("PROVIDER_TIMEOUT_SECONDS", "30")
 PROVIDER_BACKOFF_BASE_SECONDS = envfloat("PROVIDER_BACKOFF_BASE_SECONDS", "1")
 PROVIDER_BACKOFF_MAX_SECONDS = envfloat("PROVIDER_BACKOFF_MAX_SECONDS", "600")
+# A /proxy call's budget for its attempts and retry waits until the provider starts to
+# answer (streaming the answer back is not limited by it).
+PROXY_TIMEOUT_SECONDS = envfloat("PROXY_TIMEOUT_SECONDS", "120")
 # JSON map of provider name to base URL, to point a provider at a sandbox or a local fake:
 # PROVIDER_BASE_URL_OVERRIDES='{"github": "http://127.0.0.1:9000"}'.
 PROVIDER_BASE_URL_OVERRIDES = json.loads(os.getenv("PROVIDER_BASE_URL_OVERRIDES") or "{}")

@@ -25,7 +25,7 @@ import json
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -83,9 +83,31 @@ class RecordedRequest:
 
 
 # What a handler returns: (status, headers, body). A dict/list body is sent as JSON, a str
-# as UTF-8 text, bytes as they are.
+# as UTF-8 text, bytes as they are; a `Stream` of byte chunks is written as it is produced.
 Answer = tuple[int, dict, object]
 Handler = Callable[[RecordedRequest], Answer]
+
+
+@dataclass
+class Stream:
+    """A body written chunk by chunk, never held whole: `Stream(chunks)` goes out with
+    `Transfer-Encoding: chunked`, `Stream(chunks, length=n)` with `Content-Length: n`."""
+
+    chunks: Iterable[bytes]
+    length: int | None = None
+
+    @classmethod
+    def of_size(cls, size: int, chunk: int = 64 * 1024, chunked: bool = False) -> "Stream":
+        """`size` bytes of filler, made one chunk at a time."""
+        block = b"x" * chunk
+
+        def chunks() -> Iterator[bytes]:
+            left = size
+            while left > 0:
+                yield block[: min(chunk, left)]
+                left -= chunk
+
+        return cls(chunks(), None if chunked else size)
 
 
 def echo(request: RecordedRequest) -> Answer:
@@ -180,6 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, headers, body = handler(request)
         except Exception as exc:  # a broken test handler answers 500 rather than hanging
             status, headers, body = 500, {}, {"error": f"{type(exc).__name__}: {exc}"}
+        if isinstance(body, Stream):
+            self._send_stream(status, headers, body)
+            return
         headers, payload = encode(headers, body)
         self.send_response(status)
         for name, value in headers.items():
@@ -191,6 +216,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    def _send_stream(self, status: int, headers: dict, body: Stream) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(str(name), str(value))
+        if body.length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(body.length))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        try:
+            for chunk in body.chunks:
+                if body.length is None:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                else:
+                    self.wfile.write(chunk)
+            if body.length is None:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away mid-body
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

@@ -1,0 +1,262 @@
+"""The requests proxy: `/proxy/<path>` forwards a call to a connection's provider with the
+connection's credentials injected, and streams the provider's answer back as it comes.
+
+Headers, as Nango's `/proxy`: `Connection-Id` and `Provider-Config-Key` name the connection;
+`Nango-Proxy-<Name>` headers go to the provider as `<Name>`; `Retries` (0-10) and `Retry-On`
+(comma-separated statuses) retry what the wrapper in `nangosite/lib/http.py` retries
+(network errors, 429, 5xx or the provider's own list, honouring Retry-After and the
+provider's rate-limit headers); `Base-Url-Override` replaces the provider's base URL;
+`Decompress: true` decodes a compressed answer. The provider's status, headers (minus
+hop-by-hop ones) and body come back unchanged, whatever the status.
+"""
+
+import time
+from collections.abc import Iterator
+
+import requests
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.encoding import escape_uri_path
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from integrations.credentials import RefreshError, fresh_credentials
+from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection, Integration
+from integrations.providers import TemplateError
+from nangosite.api import ApiError, invalid
+from nangosite.lib import http
+
+CHUNK_BYTES = 64 * 1024
+MAX_RETRIES = 10
+FORWARD_PREFIX = "HTTP_NANGO_PROXY_"
+
+# RFC 9110 §7.6.1: meaningful for one hop only, never forwarded by a proxy.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Set by the HTTP client for the request it sends, not something a caller chooses.
+NOT_FORWARDED_REQUEST = HOP_BY_HOP | {"host", "content-length"}
+# The web server writes its own Date and Server; the provider's cookies are for the
+# platform's session with it, not for our callers (and would land on our domain).
+NOT_FORWARDED_RESPONSE = HOP_BY_HOP | {"date", "server", "set-cookie"}
+
+
+class ProxyHeaders(serializers.Serializer):
+    connection_id = serializers.RegexField(CONNECTION_ID_PATTERN, max_length=255)
+    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255)
+    retries = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10)
+    retry_on = serializers.RegexField(r"^\d{3}(,\d{3})*$", required=False, max_length=255)
+    # The Node client always sends it, empty when not set.
+    base_url_override = serializers.URLField(
+        required=False, allow_blank=True, default="", max_length=2048
+    )
+    decompress = serializers.ChoiceField(["true", "false"], required=False, default="false")
+
+    def validate_base_url_override(self, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Must be an http or https URL.")
+        return value
+
+    META = {
+        "HTTP_CONNECTION_ID": "connection_id",
+        "HTTP_PROVIDER_CONFIG_KEY": "provider_config_key",
+        "HTTP_RETRIES": "retries",
+        "HTTP_RETRY_ON": "retry_on",
+        "HTTP_BASE_URL_OVERRIDE": "base_url_override",
+        "HTTP_DECOMPRESS": "decompress",
+    }
+
+    @classmethod
+    def from_request(cls, request) -> dict:
+        headers = cls(data={f: request.META[k] for k, f in cls.META.items() if k in request.META})
+        if not headers.is_valid():
+            raise invalid("invalid_headers", headers.errors)
+        return headers.validated_data
+
+
+def forwarded_headers(meta: dict) -> dict[str, str]:
+    """`Nango-Proxy-X-Thing: v` as `X-Thing: v` (WSGI keeps no case; HTTP needs none)."""
+    found = {}
+    for key, value in meta.items():
+        if key.startswith(FORWARD_PREFIX) and len(key) > len(FORWARD_PREFIX):
+            name = key[len(FORWARD_PREFIX) :].replace("_", "-").title()
+            if name.lower() not in NOT_FORWARDED_REQUEST:
+                found[name] = value
+    return found
+
+
+def _connection(env, provider_config_key: str, connection_id: str) -> Connection:
+    try:
+        return Connection.objects.lookup(env, provider_config_key, connection_id)
+    except Connection.DoesNotExist:
+        if not Integration.objects.filter(environment=env, unique_key=provider_config_key).exists():
+            raise ApiError(400, "unknown_provider", "Failed to find provider") from None
+        raise ApiError(400, "unknown_connection", "Failed to find connection") from None
+
+
+def retry_policy(connection: Connection, retries: int, retry_on: str = "") -> http.RetryPolicy:
+    limits = connection.provider.rate_limit
+    return http.RetryPolicy(
+        retries=min(retries, MAX_RETRIES),
+        retry_on=tuple(int(s) for s in retry_on.split(",") if s),
+        error_codes=limits.error_codes,
+        after_headers=limits.after,
+        at_headers=limits.at,
+        remaining_header=limits.remaining,
+        backoff_base=settings.PROVIDER_BACKOFF_BASE_SECONDS,
+        backoff_max=settings.PROVIDER_BACKOFF_MAX_SECONDS,
+    )
+
+
+def send(
+    connection: Connection,
+    method: str,
+    endpoint: str,
+    query: str = "",
+    headers: dict | None = None,
+    body: bytes = b"",
+    retries: int = 0,
+    retry_on: str = "",
+    base_url_override: str = "",
+) -> requests.Response:
+    """Send one request to the connection's provider with its credentials; the answer is
+    streamed (not read yet), whatever its status. Raises ApiError when there is none."""
+    try:
+        credentials = fresh_credentials(connection)
+    except RefreshError as exc:
+        raise ApiError(424, "refresh_failed", str(exc)) from None
+    provider = connection.provider
+    config = connection.connection_config or {}
+    try:
+        base = (
+            base_url_override
+            or settings.PROVIDER_BASE_URL_OVERRIDES.get(provider.name)
+            or provider.resolve_base_url(config)
+        ).rstrip("/")
+        auth_headers = provider.auth_headers(credentials, config)
+        auth_query = provider.auth_query(credentials, config)
+    except TemplateError as exc:
+        # The message names the missing placeholder, never a credential.
+        raise ApiError(400, "invalid_connection", f"The connection is incomplete: {exc}") from None
+    url = base + "/" + escape_uri_path(endpoint).lstrip("/")
+    if query:
+        url += "?" + query
+    prepared = requests.models.PreparedRequest()
+    prepared.prepare_url(url, auth_query or None)
+    # The caller's own headers win over the provider's, as in Nango.
+    request_headers = {"User-Agent": "nangosite-proxy", **auth_headers, **(headers or {})}
+    try:
+        return http.send(
+            http.Request(
+                method,
+                prepared.url,
+                data=body or None,
+                headers=request_headers,
+                timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+                stream=True,
+            ),
+            retry_policy(connection, retries, retry_on),
+            deadline=time.monotonic() + settings.PROXY_TIMEOUT_SECONDS,
+        )
+    except http.HttpError as exc:
+        if exc.response is not None:
+            return exc.response  # the provider said no: the caller gets its answer as it is
+        # No answer at all. Name only the kind of failure: the URL may hold a credential.
+        cause = exc.__cause__
+        if isinstance(exc, http.DeadlineExceeded) or isinstance(cause, requests.Timeout):
+            raise ApiError(504, "proxy_timeout", "The provider did not answer in time.") from None
+        kind = type(cause).__name__ if cause is not None else "error"
+        raise ApiError(
+            502, "proxy_network_error", f"The provider could not be reached ({kind})."
+        ) from None
+
+
+def _body(upstream: requests.Response, decode: bool) -> Iterator[bytes]:
+    try:
+        yield from upstream.raw.stream(CHUNK_BYTES, decode_content=decode)
+    finally:
+        upstream.close()
+
+
+def streamed(upstream: requests.Response, decode: bool, head: bool) -> HttpResponse:
+    """The provider's answer as ours, its body passed through chunk by chunk."""
+    if head:
+        upstream.close()
+        response = HttpResponse(status=upstream.status_code)
+    else:
+        response = StreamingHttpResponse(_body(upstream, decode), status=upstream.status_code)
+    del response["Content-Type"]  # Django's default; the provider's, if any, is copied below
+    response.reason_phrase = upstream.reason or None
+    connection_tokens = {
+        t.strip().lower() for t in upstream.headers.get("Connection", "").split(",") if t.strip()
+    }
+    skip = NOT_FORWARDED_RESPONSE | connection_tokens
+    if decode:
+        # The body goes out decoded: its encoding and length no longer apply.
+        skip = skip | {"content-encoding", "content-length"}
+    for name, value in upstream.headers.items():
+        if name.lower() not in skip:
+            response[name] = value
+    return response
+
+
+class ProxyView(APIView):
+    """Any method on `/proxy/<path>`: authenticated with the environment's secret key."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # The answer is the provider's, whatever the caller accepts; our errors are JSON.
+        return (JSONRenderer(), JSONRenderer.media_type)
+
+    @property
+    def default_response_headers(self) -> dict:
+        return {}  # no `Allow` over the provider's headers
+
+    def forward(self, request, path: str) -> HttpResponse:
+        h = ProxyHeaders.from_request(request)
+        connection = _connection(request.auth, h["provider_config_key"], h["connection_id"])
+        try:
+            body = request.body  # bounded by DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+        except RequestDataTooBig:
+            limit = settings.MAX_REQUEST_BYTES
+            raise ApiError(
+                413, "payload_too_large", f"The request body is larger than {limit} bytes."
+            ) from None
+        decode = h["decompress"] == "true"
+        headers = {}
+        if request.META.get("CONTENT_TYPE") and body:
+            headers["Content-Type"] = request.META["CONTENT_TYPE"]
+        # The answer's body goes back as the provider encoded it, so the caller's own
+        # Accept-Encoding decides; without one, ask for none.
+        encodings = "gzip, deflate" if decode else request.META.get("HTTP_ACCEPT_ENCODING")
+        headers["Accept-Encoding"] = encodings or "identity"
+        headers.update(forwarded_headers(request.META))
+        upstream = send(
+            connection,
+            request.method,
+            path,
+            query=request.META.get("QUERY_STRING", ""),
+            headers=headers,
+            body=body,
+            retries=h["retries"],
+            retry_on=h.get("retry_on", ""),
+            base_url_override=h["base_url_override"],
+        )
+        return streamed(upstream, decode, head=request.method == "HEAD")
+
+    get = post = put = patch = delete = head = options = forward
+
+
+proxy = ProxyView.as_view()
