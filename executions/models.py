@@ -260,6 +260,10 @@ class Execution(models.Model):
         if changed:
             for name, value in fields.items():
                 setattr(self, name, value)
+            if self.is_async and "finished" in fields:
+                from webhooks.models import Delivery  # imported here: webhooks imports this
+
+                Delivery.objects.announce(self)
         return bool(changed)
 
     def claim(self) -> bool:

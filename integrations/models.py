@@ -1,9 +1,11 @@
 import time
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
@@ -16,6 +18,13 @@ from nangosite.lib.crypto import hash_secret, new_token, same_secret
 # Nango's rules for the two headers every call carries.
 KEY_PATTERN = r"^[a-zA-Z0-9~:.@ _-]+$"
 CONNECTION_ID_PATTERN = r"^[a-zA-Z0-9,.;:=+~\[\]|@${}\"'\\/_ -]+$"
+
+
+def validate_webhook_url(value: str) -> None:
+    """http(s) only, and no user:password@ part: a webhook carries no secret but its signature."""
+    URLValidator(schemes=["http", "https"])(value)
+    if urlsplit(value).username is not None:
+        raise ValidationError("A webhook URL cannot hold credentials.", code="invalid")
 
 
 # Environments found by key hash in this process, briefly: every API call authenticates,
@@ -48,9 +57,17 @@ class Environment(models.Model):
     secret_key_hint = models.CharField(max_length=8, blank=True, editable=False)
     # Signing needs the key itself, so it is encrypted rather than hashed.
     webhook_signing_key = EncryptedJSONField(editable=False)
-    webhook_primary_url = models.URLField(blank=True, max_length=2048)
-    webhook_secondary_url = models.URLField(blank=True, max_length=2048)
-    send_async_action_webhooks = models.BooleanField(default=True)
+    webhook_primary_url = models.URLField(
+        blank=True, max_length=2048, validators=[validate_webhook_url]
+    )
+    webhook_secondary_url = models.URLField(
+        blank=True, max_length=2048, validators=[validate_webhook_url]
+    )
+    send_async_action_webhooks = models.BooleanField(
+        "async action completion webhooks",
+        default=True,
+        help_text="Tell the webhook URLs when an async action run ends.",
+    )
     action_concurrency = models.PositiveIntegerField(
         default=4, help_text="Async runs of this environment that may run at once."
     )
@@ -176,7 +193,9 @@ class Connection(models.Model):
     connection_config = models.JSONField(default=dict, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=dict, blank=True)
-    webhook_url_override = models.URLField(blank=True, max_length=2048)
+    webhook_url_override = models.URLField(
+        blank=True, max_length=2048, validators=[validate_webhook_url]
+    )
     created = models.DateTimeField(default=now)
     updated = models.DateTimeField(default=now)
     last_refresh_failure = models.CharField(max_length=500, blank=True)

@@ -1,7 +1,13 @@
 from rest_framework import serializers
 
 from integrations.credentials import credential_errors
-from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection, Integration
+from integrations.models import (
+    CONNECTION_ID_PATTERN,
+    KEY_PATTERN,
+    Connection,
+    Integration,
+    validate_webhook_url,
+)
 from integrations.providers import PROVIDERS, get_provider
 
 
@@ -103,7 +109,9 @@ class ConnectionImportSerializer(serializers.Serializer):
 
 class ConnectionPatchSerializer(serializers.Serializer):
     tags = TagsField(required=False)
-    webhook_url_override = serializers.URLField(required=False, allow_blank=True, max_length=2048)
+    webhook_url_override = serializers.URLField(
+        required=False, allow_blank=True, max_length=2048, validators=[validate_webhook_url]
+    )
 
     def save(self) -> Connection:
         connection = self.instance

@@ -169,6 +169,13 @@ QUEUE_WAIT_SECONDS = envfloat("QUEUE_WAIT_SECONDS", "5")
 # How often the sweep (stale runs, due retries, pruning) runs, in minutes.
 SWEEP_MINUTES = envint("SWEEP_MINUTES", "1")
 
+# Outgoing webhooks: per-attempt timeout, attempts per delivery (network errors and 5xx are
+# retried, 3xx/4xx are not), and the exponential backoff between attempts (with jitter).
+WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", "20")
+WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", "5")
+WEBHOOK_BACKOFF_BASE_SECONDS = envfloat("WEBHOOK_BACKOFF_BASE_SECONDS", "10")
+WEBHOOK_BACKOFF_MAX_SECONDS = envfloat("WEBHOOK_BACKOFF_MAX_SECONDS", "3600")
+
 REDIS_URL = os.getenv("REDIS_URL", "")
 Q_CLUSTER = {
     "name": os.getenv("Q_NAME", "nangosite"),
@@ -182,6 +189,8 @@ Q_CLUSTER = {
     # Executions record their own outcome; django-q2's success rows would only add writes.
     "save_limit": envint("Q_SAVE_LIMIT", "-1"),
     "sync": envbool("Q_SYNC", "False"),
+    # The cluster looks at due schedules (webhook retries among them) every 30 guard cycles.
+    "guard_cycle": envfloat("Q_GUARD_CYCLE", "0.5"),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

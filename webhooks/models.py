@@ -1,0 +1,347 @@
+"""Outgoing webhooks: one Delivery per message and URL, one DeliveryAttempt per try.
+
+A Delivery is created when an async run ends (`Delivery.objects.announce`), with its body
+serialized once. django-q2 sends it (`webhooks.tasks.deliver`); a retry's time is kept on
+the row (`next_attempt_at`), so a worker restart loses nothing: a schedule sends it at that
+time, and the webhook sweep picks up any due row whose message was lost.
+"""
+
+import json
+import random
+import time
+import uuid
+from datetime import timedelta
+from functools import partial
+
+import requests
+import urllib3
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils.timezone import now
+
+from executions.models import Execution, Status
+from integrations.models import Connection, Environment
+from nangosite.lib import http
+from webhooks import signing
+
+EXCERPT_CHARS = 2000
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before the attempt after attempt number `attempt` (1, 2, …): doubling, capped,
+    with jitter in [half, full] so receivers that come back are not hit all at once."""
+    ceiling = min(
+        settings.WEBHOOK_BACKOFF_MAX_SECONDS,
+        settings.WEBHOOK_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1),
+    )
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def sent_at(moment) -> str:
+    # JavaScript's Date.toISOString(), which is what receivers written for Nango parse.
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _loaded(instance: models.Model | None, name: str) -> models.Model | None:
+    """The related object `name` if it is already loaded, else None (never a query)."""
+    if instance is None or not getattr(type(instance), name).is_cached(instance):
+        return None
+    return getattr(instance, name)
+
+
+def webhook_urls(execution: Execution) -> list[str]:
+    """Where the end of this async run is announced: the connection's override, else the
+    environment's URLs; none while the environment's toggle is off.
+
+    Uses the environment and connection the worker loaded with the run, so an environment
+    without webhooks costs no query on the hot path.
+    """
+    connection = _loaded(execution, "connection")
+    env = _loaded(execution, "environment") or _loaded(
+        _loaded(connection, "integration"), "environment"
+    )
+    if env is None:
+        env = Environment.objects.only(
+            "webhook_primary_url", "webhook_secondary_url", "send_async_action_webhooks"
+        ).get(pk=execution.environment_id)
+    if not env.send_async_action_webhooks:
+        return []
+    if connection is None and execution.connection_id is not None:
+        connection = Connection.objects.only("webhook_url_override").get(pk=execution.connection_id)
+    if connection is not None and connection.webhook_url_override:
+        return [connection.webhook_url_override]
+    urls = [u for u in (env.webhook_primary_url, env.webhook_secondary_url) if u]
+    return list(dict.fromkeys(urls))
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def due(self) -> "DeliveryQuerySet":
+        return self.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now())
+
+    def announce(self, execution: Execution) -> list["Delivery"]:
+        """Create the deliveries for an async run that just ended, and queue them.
+
+        Only for Nango's cases: a success, or a failure with no attempt left. Sent after
+        the surrounding transaction commits, so a worker never looks for a row not yet there.
+        """
+        if not execution.is_async or execution.status not in (Status.SUCCEEDED, Status.FAILED):
+            return []
+        urls = webhook_urls(execution)
+        if not urls:
+            return []
+        moment = now()
+        body = signing.serialize(
+            {
+                "type": "async_action",
+                "from": "nango",
+                "connectionId": execution.connection_ref,
+                "providerConfigKey": execution.provider_config_key,
+                "payload": {"id": str(execution.code), "statusUrl": execution.status_url},
+                "success": execution.status == Status.SUCCEEDED,
+                "sentAt": sent_at(moment),
+            }
+        )
+        deliveries = [
+            self.create(
+                execution=execution,
+                environment_id=execution.environment_id,
+                url=url,
+                body=body,
+                max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
+                next_attempt_at=moment,
+                created=moment,
+            )
+            for url in urls
+        ]
+        for delivery in deliveries:
+            delivery.enqueue_on_commit()
+        return deliveries
+
+
+class Delivery(models.Model):
+    """One webhook message to one URL about one execution."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Deleted with it: deliveries are pruned with the executions they announce.
+    execution = models.ForeignKey(Execution, models.CASCADE, related_name="webhook_deliveries")
+    environment = models.ForeignKey(Environment, models.CASCADE, related_name="webhook_deliveries")
+    type = models.CharField(max_length=32, default="async_action")
+    url = models.URLField(max_length=2048)
+    # The exact text sent (UTF-8 on the wire); signatures are computed over it at each
+    # attempt with the environment's current key, so no secret is stored here.
+    body = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=5)
+    # Pending: when the next attempt may start. While an attempt runs it is pushed past
+    # that attempt's longest possible end (a lease), so one worker sends it at a time and
+    # the row becomes due again if that worker dies.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(default=now)
+    delivered = models.DateTimeField(null=True, blank=True)
+    # Set on a delivery made by resend(): the one it repeats.
+    resent_from = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="resends"
+    )
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["environment", "-created"], name="delivery_env_recent"),
+            # The sweep: WHERE status = 'pending' AND next_attempt_at <= now
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="delivery_due",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed"]),
+                name="delivery_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="delivered") | Q(delivered__isnull=False),
+                name="delivered_delivery_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} → {self.url}"
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers sent, signatures left out (they are derived from the signing key)."""
+        shown = signing.headers("", b"")
+        for name in (signing.HMAC_HEADER, signing.LEGACY_HEADER):
+            shown[name] = "(signature, computed when sent)"
+        return shown
+
+    def enqueue_on_commit(self) -> None:
+        # robust: a broker that is down must not fail the run that announced its end; the
+        # row is due, so the webhook sweep sends it.
+        transaction.on_commit(partial(enqueue, self.pk), robust=True)
+
+    def resend(self) -> "Delivery":
+        """Send this webhook again, as a new delivery to the same URL.
+
+        The original keeps its history; the new one carries the same message with a fresh
+        `sentAt`, and is signed with the environment's current key when sent.
+        """
+        moment = now()
+        message = json.loads(self.body)
+        message["sentAt"] = sent_at(moment)
+        copy = Delivery.objects.create(
+            execution_id=self.execution_id,
+            environment_id=self.environment_id,
+            type=self.type,
+            url=self.url,
+            body=signing.serialize(message),
+            max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
+            next_attempt_at=moment,
+            created=moment,
+            resent_from=self,
+        )
+        copy.enqueue_on_commit()
+        return copy
+
+    def claim(self) -> bool:
+        """Take the next attempt, if it is due and no other worker holds it."""
+        moment = now()
+        lease = moment + timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30)
+        changed = Delivery.objects.filter(
+            pk=self.pk,
+            status=self.Status.PENDING,
+            next_attempt_at__lte=moment,
+            attempts__lt=F("max_attempts"),
+        ).update(next_attempt_at=lease)
+        if changed:
+            self.refresh_from_db()
+        return bool(changed)
+
+    def attempt(self) -> "DeliveryAttempt | None":
+        """Claim and make one attempt, record it; None if the attempt was not ours to make.
+
+        Afterwards the row is delivered, failed (3xx/4xx, or no attempt left), or pending
+        with `next_attempt_at` set to when the next attempt may start.
+        """
+        if not self.claim():
+            return None
+        lease, number = self.next_attempt_at, self.attempts + 1
+        key = Environment.objects.only("webhook_signing_key").get(pk=self.environment_id)
+        row, retryable = self._send(key.webhook_signing_key)
+        row.number = number
+        row.save()
+        moment = now()
+        fields = {
+            "attempts": number,
+            "last_status_code": row.status_code,
+            "last_latency_ms": row.latency_ms,
+            "last_error": row.error[:500],
+        }
+        if row.ok:
+            fields.update(status=self.Status.DELIVERED, delivered=moment, next_attempt_at=None)
+        elif retryable and number < self.max_attempts:
+            fields.update(next_attempt_at=moment + timedelta(seconds=backoff(number)))
+        else:
+            fields.update(status=self.Status.FAILED, next_attempt_at=None)
+        # Guarded on our lease: if it ran out and another worker took the row, that
+        # worker's attempt decides; ours stays on record as a row.
+        if Delivery.objects.filter(
+            pk=self.pk, status=self.Status.PENDING, next_attempt_at=lease
+        ).update(**fields):
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return row
+
+    def _send(self, key: str) -> tuple["DeliveryAttempt", bool]:
+        """POST the body once; the attempt (unsaved) and whether a retry may help."""
+        body = self.body.encode()
+        request = http.Request(
+            "POST",
+            self.url,
+            data=body,
+            headers=signing.headers(key, body),
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            stream=True,  # read only an excerpt of whatever the receiver answers
+        )
+        row = DeliveryAttempt(delivery=self, url=self.url, started=now())
+        clock = time.perf_counter()
+        retryable = False
+        try:
+            response = http.send(request)  # one attempt; redirects are never followed
+        except http.HttpError as exc:
+            response = exc.response
+            if response is None:
+                retryable = isinstance(exc.__cause__, http.RETRYABLE_NETWORK)
+                row.error = _network_error(exc)
+        row.latency_ms = round((time.perf_counter() - clock) * 1000, 2)
+        if response is not None:
+            row.status_code = response.status_code
+            row.response_excerpt = _excerpt(response)
+            if 300 <= response.status_code < 400:
+                location = response.headers.get("Location", "")
+                row.error = f"redirect to {location[:300]!r} not followed"
+            elif response.status_code >= 400:
+                row.error = f"the receiver answered {response.status_code}"
+            retryable = response.status_code >= 500
+        return row, retryable
+
+
+def _excerpt(response: requests.Response) -> str:
+    try:
+        raw = response.raw.read(EXCERPT_CHARS * 4, decode_content=True) or b""
+    except (OSError, requests.RequestException, urllib3.exceptions.HTTPError):
+        # A broken or slow body must not hide the status we already have.
+        raw = b""
+    finally:
+        response.close()
+    return raw.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+
+
+def _network_error(exc: http.HttpError) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, requests.Timeout):
+        return f"no answer within {settings.WEBHOOK_TIMEOUT_SECONDS:g} s"
+    if isinstance(cause, requests.ConnectionError):
+        return "could not connect"
+    return str(exc)[:500]
+
+
+def enqueue(delivery_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("webhooks.tasks.deliver", delivery_id, q_options={"ack_failure": True})
+
+
+class DeliveryAttempt(models.Model):
+    """One POST of a delivery and what came back."""
+
+    delivery = models.ForeignKey(Delivery, models.CASCADE, related_name="attempt_rows")
+    number = models.PositiveSmallIntegerField()
+    url = models.URLField(max_length=2048)
+    started = models.DateTimeField(default=now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number", "pk"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status_code or self.error}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
