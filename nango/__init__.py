@@ -1,6 +1,8 @@
-"""The SDK that action functions import: `from nango import create_action, ActionError`."""
+"""The SDK that action functions import: `from nango import create_action, ActionError`;
+and the HTTP client apps use: `from nango import Nango, NangoError`."""
 
 from nango.action import Action, create_action
+from nango.client import Nango, NangoError
 from nango.errors import ActionError
 
-__all__ = ["Action", "ActionError", "create_action"]
+__all__ = ["Action", "ActionError", "Nango", "NangoError", "create_action"]
