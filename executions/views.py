@@ -102,8 +102,13 @@ def trigger_action(request) -> HttpResponse:
         raise invalid("invalid_body", problems)
     if request.query_params:
         raise invalid("invalid_query_params", {"query": ["The query string must be empty."]})
+    return trigger(request.auth, h, b)
+
+
+def trigger(env, h: dict, b: dict) -> HttpResponse:
+    """Run or queue the action of valid trigger headers and body (also `POST /actions/…`)."""
     connection, version = resolve_action(
-        request.auth, h["provider_config_key"], h["connection_id"], b["action_name"]
+        env, h["provider_config_key"], h["connection_id"], b["action_name"]
     )
     if h["x_async"]:
         # A queued run would only find this out later; refuse it now, as a sync run does.
@@ -114,7 +119,7 @@ def trigger_action(request) -> HttpResponse:
     execution = None
     if key:
         digest = request_hash(h, b)
-        execution = earlier_execution(request.auth, key, digest)
+        execution = earlier_execution(env, key, digest)
     if execution is None:
         try:
             # One INSERT in autocommit mode: atomic on its own, and a unique-key clash
@@ -132,12 +137,12 @@ def trigger_action(request) -> HttpResponse:
             if not key:
                 raise  # not a key clash (e.g. the connection was deleted meanwhile)
             # A concurrent request with the same key won the race: answer as its replay.
-            execution = earlier_execution(request.auth, key, digest)
+            execution = earlier_execution(env, key, digest)
             if execution is None:
                 raise
         else:
             if execution.is_async:
-                if needs_wake(execution, request.auth.action_concurrency):
+                if needs_wake(execution, env.action_concurrency):
                     wake(execution.environment_id)
                 return accepted(execution)
             run_attempt(execution)

@@ -1,0 +1,158 @@
+"""The OpenAPI document, its docs page, and the per-action paths it describes."""
+
+import re
+
+import pytest
+import responses
+from django.urls import URLPattern, URLResolver, get_resolver
+from openapi_spec_validator import validate
+
+from conftest import deploy_source, make_integration
+from executions.models import Execution
+from integrations.models import Function
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CREATE_ISSUE = """
+from nango import create_action
+
+def run(nango, input):
+    r = nango.post(f"/repos/{input['repo']}/issues", data={"title": input["title"]})
+    return {"id": r.data["id"]}
+
+action = create_action(
+    description="Create an issue",
+    version="2.1.0",
+    input={"type": "object", "properties": {"repo": {"type": "string"},
+           "title": {"type": "string"}}, "required": ["repo", "title"]},
+    output={"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]},
+    exec=run,
+)
+"""
+
+TAGS = """
+from nango import create_action
+
+action = create_action(
+    description="Tags",
+    input={"type": "null"},
+    output={"type": "array", "items": {"$ref": "#/definitions/tag"},
+            "definitions": {"tag": {"type": "string"}}},
+    exec=lambda nango, input: ["a", "b"],
+)
+"""
+
+
+@pytest.fixture
+def deployed(tworld):
+    deploy_source(tworld.github, "create-issue", CREATE_ISSUE)
+    deploy_source(tworld.github, "tags", TAGS)
+    odd = make_integration(tworld.env, "team a:crm", "hubspot")
+    deploy_source(odd, "tags", TAGS)
+    deploy_source(tworld.other_github, "secret-action", TAGS)
+    return tworld
+
+
+def routes(patterns=None, prefix: str = "") -> list[str]:
+    """Every URL pattern of the project as an OpenAPI path."""
+    found = []
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            found += routes(entry.url_patterns, route)
+        elif isinstance(entry, URLPattern):
+            found.append("/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route))
+    return [r for r in found if not r.startswith("/admin/")]
+
+
+def test_the_public_document_is_valid_and_covers_every_route(deployed, client):
+    r = client.get("/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    validate(doc)
+    assert doc["openapi"] == "3.1.0"
+    missing = set(routes()) - set(doc["paths"])
+    assert missing == {"/actions/{key}/{name}"}  # documented once per deployed action
+    # Without a key it shows nothing of any environment.
+    assert not [p for p in doc["paths"] if p.startswith("/actions/")]
+    assert "create-issue" not in r.content.decode()
+
+
+def test_with_a_key_it_has_every_enabled_action_with_its_schemas(deployed, api):
+    Function.objects.filter(name="tags", integration=deployed.github).update(enabled=False)
+    doc = api.get("/openapi.json").json()
+    validate(doc)
+    actions = {p: item["post"] for p, item in doc["paths"].items() if p.startswith("/actions/")}
+    assert set(actions) == {"/actions/github/create-issue", "/actions/team%20a%3Acrm/tags"}
+    create = actions["/actions/github/create-issue"]
+    assert create["x-action"] == {
+        "integration": "github",
+        "name": "create-issue",
+        "version": "2.1.0",
+    }
+    schemas = doc["components"]["schemas"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert schemas[body["$ref"].rsplit("/", 1)[1]]["required"] == ["repo", "title"]
+    ok = create["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schemas[ok["$ref"].rsplit("/", 1)[1]]["required"] == ["id"]
+    # Local $refs of an action's schema are rebased to where the schema now lives.
+    tags = schemas["ActionOutput_team_a_crm_tags"]
+    assert tags["items"] == {
+        "$ref": "#/components/schemas/ActionOutput_team_a_crm_tags/definitions/tag"
+    }
+    assert "secret-action" not in str(doc)
+
+
+def test_a_wrong_key_is_401(deployed, client):
+    r = client.get("/openapi.json", HTTP_AUTHORIZATION="Bearer nope")
+    assert r.status_code == 401
+
+
+def test_the_docs_page_lists_the_operations(deployed, client):
+    r = client.get("/docs")
+    assert r.status_code == 200
+    assert r["Content-Type"].startswith("text/html")
+    page = r.content.decode()
+    assert "<code>/action/trigger</code>" in page
+    assert "<code>/mcp</code>" in page
+    assert 'href="/openapi.json"' in page
+
+
+@responses.activate
+def test_an_action_path_runs_the_action_with_the_body_as_input(deployed, api):
+    responses.post("https://api.github.com/repos/acme/app/issues", json={"id": 5}, status=201)
+    r = api.post(
+        "/actions/github/create-issue",
+        {"repo": "acme/app", "title": "Hi"},
+        format="json",
+        HTTP_CONNECTION_ID="conn-1",
+    )
+    assert r.status_code == 200, r.content
+    assert r.json() == {"id": 5}
+    execution = Execution.objects.get(code=r["X-Execution-Id"])
+    assert execution.input == {"repo": "acme/app", "title": "Hi"}
+    assert execution.action_name == "create-issue"
+
+
+def test_an_action_path_takes_an_empty_body_as_null_and_the_trigger_headers(deployed, api):
+    r = api.post("/actions/github/tags", HTTP_CONNECTION_ID="conn-1")
+    assert r.status_code == 200, r.content
+    assert r.json() == ["a", "b"]
+    r = api.post("/actions/github/tags", HTTP_CONNECTION_ID="conn-1", HTTP_X_ASYNC="true")
+    assert r.status_code == 202
+    assert r.json()["statusUrl"] == r["Location"]
+
+
+def test_an_action_path_answers_the_trigger_errors(deployed, api):
+    r = api.post("/actions/github/create-issue", {"repo": "x"}, format="json")
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_headers"
+    r = api.post(
+        "/actions/github/create-issue", {"repo": "x"}, format="json", HTTP_CONNECTION_ID="conn-1"
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_action_input"
+    r = api.post("/actions/github/nope", HTTP_CONNECTION_ID="conn-1")
+    assert r.status_code == 404
+    r = api.post("/actions/gitlab/tags", HTTP_CONNECTION_ID="conn-1")
+    assert r.json()["error"]["code"] == "unknown_provider"
