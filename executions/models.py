@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, models
+from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils.timezone import now
 
@@ -344,3 +345,6 @@ def _retrying(write, attempts: int = 5):
             if attempt == attempts - 1:
                 raise
             time.sleep(0.1 * 2**attempt)
+            if not db_connection.in_atomic_block:
+                # A connection the database dropped (restart) stays broken: reconnect.
+                db_connection.close_if_unusable_or_obsolete()

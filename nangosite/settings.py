@@ -33,7 +33,10 @@ def database_from_url(url: str) -> dict:
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
         "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", "600"),
-        "CONN_HEALTH_CHECKS": True,
+        # Off by default: a health check is one more round trip (SELECT 1) in every
+        # request. Without it, a request that finds its connection dead after a database
+        # restart fails once (and its run is retried or swept), and Django reconnects.
+        "CONN_HEALTH_CHECKS": envbool("DB_CONN_HEALTH_CHECKS", "False"),
     }
 
 
