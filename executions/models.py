@@ -106,6 +106,14 @@ class Execution(models.Model):
                 condition=Q(status="running"),
                 name="execution_running",
             ),
+            # The admin list (ORDER BY created DESC, id DESC) and the dashboard's windows.
+            models.Index(fields=["created", "id"], name="execution_created"),
+            # The admin's integration/action filters; the dashboard's durations per action.
+            models.Index(
+                fields=["provider_config_key", "action_name", "created"], name="execution_action"
+            ),
+            # The admin's search and filter by connection id.
+            models.Index(fields=["connection_ref", "created"], name="execution_connection_ref"),
         ]
         constraints = [
             models.CheckConstraint(
