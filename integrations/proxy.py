@@ -98,6 +98,18 @@ def forwarded_headers(meta: dict) -> dict[str, str]:
     return found
 
 
+def request_headers(meta: dict, has_body: bool, decode: bool) -> dict[str, str]:
+    """What of the caller's request goes to the provider, besides the body."""
+    headers = {}
+    if meta.get("CONTENT_TYPE") and has_body:
+        headers["Content-Type"] = meta["CONTENT_TYPE"]
+    # The answer's body goes back as the provider encoded it, so the caller's own
+    # Accept-Encoding decides; without one, ask for none.
+    encodings = "gzip, deflate" if decode else meta.get("HTTP_ACCEPT_ENCODING")
+    headers["Accept-Encoding"] = encodings or "identity"
+    return {**headers, **forwarded_headers(meta)}
+
+
 def _connection(env, provider_config_key: str, connection_id: str) -> Connection:
     try:
         return Connection.objects.lookup(env, provider_config_key, connection_id)
@@ -235,20 +247,12 @@ class ProxyView(APIView):
                 413, "payload_too_large", f"The request body is larger than {limit} bytes."
             ) from None
         decode = h["decompress"] == "true"
-        headers = {}
-        if request.META.get("CONTENT_TYPE") and body:
-            headers["Content-Type"] = request.META["CONTENT_TYPE"]
-        # The answer's body goes back as the provider encoded it, so the caller's own
-        # Accept-Encoding decides; without one, ask for none.
-        encodings = "gzip, deflate" if decode else request.META.get("HTTP_ACCEPT_ENCODING")
-        headers["Accept-Encoding"] = encodings or "identity"
-        headers.update(forwarded_headers(request.META))
         upstream = send(
             connection,
             request.method,
             path,
             query=request.META.get("QUERY_STRING", ""),
-            headers=headers,
+            headers=request_headers(request.META, bool(body), decode),
             body=body,
             retries=h["retries"],
             retry_on=h.get("retry_on", ""),

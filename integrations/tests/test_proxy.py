@@ -50,6 +50,8 @@ def test_it_forwards_a_get_with_the_connections_credentials(world, api, provider
         "/proxy/repos/acme/app/issues?state=open&labels=a,b",
         HTTP_NANGO_PROXY_X_TRACE="t-1",
         HTTP_NANGO_PROXY_ACCEPT="application/vnd.github.raw+json",
+        HTTP_NANGO_PROXY_HOST="evil.example",
+        HTTP_NANGO_PROXY_CONNECTION="close",
         HTTP_X_NOT_FORWARDED="no",
         HTTP_NANGO_ACTIVITY_LOG_ID="",
     )
@@ -67,6 +69,9 @@ def test_it_forwards_a_get_with_the_connections_credentials(world, api, provider
     # Nango-Proxy-* headers arrive without their prefix, over the provider's own.
     assert sent.headers["X-Trace"] == "t-1"
     assert sent.headers["Accept"] == "application/vnd.github.raw+json"
+    # ...but not those the HTTP client owns.
+    assert sent.headers["Host"] == f"127.0.0.1:{provider.port}"
+    assert sent.headers.get("Connection") != "close"
     # Nothing else of the caller's request reaches the provider, least of all our key.
     for name in (
         "X-Not-Forwarded",
