@@ -106,6 +106,19 @@ class ActionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ModeFilter(admin.SimpleListFilter):
+    title = "mode"
+    parameter_name = "mode"
+
+    def lookups(self, request, model_admin):
+        return [("sync", "sync"), ("async", "async")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("sync", "async"):
+            return queryset.filter(is_async=self.value() == "async")
+        return queryset
+
+
 class InputFilter(admin.ListFilter):
     """A filter typed into boxes rather than picked from a list."""
 
@@ -247,7 +260,7 @@ class ExecutionAdmin(admin.ModelAdmin):
         ActionFilter,
         ConnectionFilter,
         CreatedFilter,
-        "is_async",
+        ModeFilter,
     ]
     search_fields = ["=code", "=connection_ref"]
     search_help_text = "An execution id (UUID) or a connection id, exactly."
