@@ -3,18 +3,65 @@
 A trigger stores a queued row and sends `run_next(environment)` to django-q2. Whichever
 worker gets it claims the oldest runnable row of that environment (FIFO), within the
 environment's concurrency and never two runs of one connection at once, runs it, and
-claims the next until nothing is runnable. Claims of one environment are serialized by
-locking its row (PostgreSQL) or by SQLite's write lock, then made with a guarded update.
+claims the next until nothing is runnable. Claims of one environment are serialized by a
+transaction-scoped advisory lock (PostgreSQL) or by SQLite's write lock, and each is one
+guarded UPDATE: the lock is held for two short statements, never across Python work.
 """
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Min
 from django.utils.timezone import now
 
 from executions.models import Execution, Status
-from integrations.models import Environment
+
+# First key of the advisory locks that serialize claims (the second is the environment).
+CLAIM_LOCK = 0x5155  # "QU"
+
+
+# One statement picks and claims the oldest runnable row: queued, due, its connection not
+# already running, while the environment has a free slot. The caller holds the
+# environment's lock, so the statement sees every earlier claim (READ COMMITTED takes a new
+# snapshot per statement) and none can slip in beside it.
+CLAIM_SQL = """
+UPDATE executions_execution
+SET status = %s, started = %s, heartbeat = %s, attempts = attempts + 1
+WHERE id = (
+    SELECT q.id FROM executions_execution q
+    WHERE q.environment_id = %s AND q.status = %s AND q.next_attempt_at <= %s
+      AND NOT EXISTS (
+          SELECT 1 FROM executions_execution r
+          WHERE r.environment_id = q.environment_id AND r.status = %s AND r.is_async = %s
+            AND r.connection_id = q.connection_id
+      )
+    ORDER BY q.created, q.id
+    LIMIT 1
+)
+AND (
+    SELECT count(*) FROM executions_execution r
+    WHERE r.environment_id = %s AND r.status = %s AND r.is_async = %s
+) < (SELECT action_concurrency FROM integrations_environment WHERE id = %s)
+RETURNING id
+"""
+
+
+def _claim(env_id: int, moment: datetime) -> int | None:
+    """Claim one runnable row of the environment; its id, or None."""
+    connection = connections["default"]
+    stamp = Execution._meta.get_field("started").get_db_prep_value(moment, connection)
+    running, queued = Status.RUNNING.value, Status.QUEUED.value
+    params = [running, stamp, stamp, env_id, queued, stamp, running, True]
+    params += [env_id, running, True, env_id]
+    # SQLite: BEGIN IMMEDIATE (settings) takes the write lock first. PostgreSQL: a
+    # transaction-scoped advisory lock per environment, which, unlike locking the
+    # environment's row, writes nothing.
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLAIM_LOCK, env_id % 2**31])
+        cursor.execute(CLAIM_SQL, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def claim_next(env_id: int) -> tuple[Execution | None, datetime | None]:
@@ -22,38 +69,18 @@ def claim_next(env_id: int) -> tuple[Execution | None, datetime | None]:
     moment = now()
     queued = Execution.objects.filter(environment_id=env_id, status=Status.QUEUED)
     # A plain read first: an empty queue must not take the write lock (SQLite) or the
-    # environment's row lock (PostgreSQL) just to find nothing.
+    # environment's lock (PostgreSQL) just to find nothing.
     if not queued.filter(next_attempt_at__lte=moment).exists():
-        later = queued.aggregate(t=Min("next_attempt_at"))["t"]
-        return None, later
-    with transaction.atomic():
-        env = Environment.objects.select_for_update().only("action_concurrency").get(pk=env_id)
-        busy = list(
-            Execution.objects.filter(
-                environment_id=env_id, status=Status.RUNNING, is_async=True
-            ).values_list("connection_id", flat=True)
-        )
-        if len(busy) >= env.action_concurrency:
-            return None, None
-        # Only the id while the lock is held: sorting whole rows (input, logs…) of a long
-        # queue is what made claims slow; the index gives (created, id) order for free.
-        candidate_id = (
-            queued.filter(next_attempt_at__lte=moment)
-            .exclude(connection_id__in=[c for c in busy if c is not None])
-            .order_by("created", "pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if candidate_id is None:
-            later = queued.filter(next_attempt_at__gt=moment).aggregate(t=Min("next_attempt_at"))
-            return None, later["t"]
-        won = Execution(pk=candidate_id).claim()
-    if not won:
-        # Cancelled between the read and the update: look again, outside the lock.
-        return claim_next(env_id)
+        return None, queued.aggregate(t=Min("next_attempt_at"))["t"]
+    claimed = _claim(env_id, moment)
+    if claimed is None:
+        # Nothing runnable now (slots full, or only busy connections' runs are due): a
+        # running loop picks the rest up when its run ends. Say when a backoff ends.
+        later = queued.filter(next_attempt_at__gt=moment).aggregate(t=Min("next_attempt_at"))
+        return None, later["t"]
     candidate = Execution.objects.select_related(
         "function_version__function", "connection__integration__environment"
-    ).get(pk=candidate_id)
+    ).get(pk=claimed)
     return candidate, None
 
 
