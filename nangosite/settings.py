@@ -192,8 +192,6 @@ Q_CLUSTER = {
     # Executions record their own outcome; django-q2's success rows would only add writes.
     "save_limit": envint("Q_SAVE_LIMIT", "-1"),
     "sync": envbool("Q_SYNC", "False"),
-    # The cluster looks at due schedules (webhook retries among them) every 30 guard cycles.
-    "guard_cycle": envfloat("Q_GUARD_CYCLE", "0.5"),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
