@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from nango import Nango
 from tests.e2e.conftest import Platform
 from tests.e2e.test_e2e_async import Worker
 from tests.fakeprovider import FakeProvider
@@ -188,6 +189,8 @@ def test_it_sends_success_and_failure_webhooks_the_node_client_verifies(wplat):
         # The failure is announced once, after its final (second) attempt.
         status = wplat.client().get(f"{wplat.url}/executions/{failed}", timeout=10).json()
         assert len(status["attempts"]) == 2
+        app = Nango("unused", wplat.url, webhook_signing_key=wplat.signing_key)
+        assert all(app.verify_webhook(r.body, r.headers) for r in received)  # Python client
         assert node_verifies(wplat.signing_key, received) == [{"hmac": True, "legacy": True}] * 2
         # A wrong key fails the Node check: it really verifies.
         assert node_verifies("not-the-key", received[:1]) == [{"hmac": False, "legacy": False}]
