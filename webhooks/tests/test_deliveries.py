@@ -286,3 +286,26 @@ def test_the_connection_api_refuses_a_non_http_override(world, api):
     assert r.status_code == 400 and r.json()["error"]["code"]
     ok = api.patch(url, {"webhook_url_override": "https://example.com/x"}, format="json")
     assert ok.status_code == 200
+
+
+def test_a_run_whose_worker_died_is_announced_when_the_sweep_ends_it(hooked, receiver, settings):
+    from executions.tasks import sweep
+
+    execution = _ended(hooked)
+    stale = now() - timedelta(seconds=settings.EXECUTION_STALE_SECONDS + 5)
+    Execution.objects.filter(pk=execution.pk).update(
+        status="running", finished=None, attempts=1, heartbeat=stale, started=stale
+    )
+    assert sweep()["crashed"] == 1
+    (got,) = receiver.wait_for(1)
+    assert got.verified and got.json["success"] is False
+    assert got.json["payload"]["id"] == str(execution.code)
+
+
+def test_it_checks_the_webhook_settings(settings):
+    from webhooks.apps import check_webhook_settings
+
+    assert check_webhook_settings(None) == []
+    settings.WEBHOOK_MAX_ATTEMPTS = 0
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0
+    assert [e.id for e in check_webhook_settings(None)] == ["webhooks.E001", "webhooks.E002"]
