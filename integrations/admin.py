@@ -334,6 +334,10 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = Connection
+        widgets = {
+            name: forms.Textarea({"rows": 3, "cols": 80, "class": "nango-json"})
+            for name in ("metadata", "tags", "connection_config")
+        }
         fields = [
             "integration",
             "connection_id",
@@ -342,6 +346,11 @@ class ConnectionForm(forms.ModelForm):
             "connection_config",
             "webhook_url_override",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["new_credentials"].label = "Replace credentials"
 
     def clean(self):
         data = super().clean()
@@ -430,7 +439,7 @@ class ConnectionAdmin(admin.ModelAdmin):
     def environment(self, obj) -> str:
         return obj.integration.environment.name
 
-    @admin.display(description="Credentials")
+    @admin.display(description="Stored credentials")
     def credentials_state(self, obj) -> str:
         expiry = obj.credentials_expires_at
         return "set" + (f", expires {expiry:%Y-%m-%d %H:%M} UTC" if expiry else "")

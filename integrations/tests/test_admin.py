@@ -117,7 +117,7 @@ def test_connection_credentials_are_write_only(world, staff):
     assert world.connection.credentials["access_token"] == "gho_brand_new"
     assert "gho_brand_new" not in staff.get(url).content.decode()
     assert "gho_brand_new" not in history(world.connection)
-    assert "Credentials" in history(world.connection)
+    assert "Replace credentials" in history(world.connection)
 
     # A refused form does not send the typed secret back.
     for bad, message in [
