@@ -299,6 +299,11 @@ class ExecutionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # records are never edited; retry and cancel are "operate"
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Records end by retention (RESULT_RETENTION_DAYS); a "delete all" over a filtered
+        # million rows would also build a confirmation page listing each of them.
+        return False
+
     def has_operate_permission(self, request) -> bool:
         return request.user.has_perm("executions.change_execution")
 

@@ -357,3 +357,21 @@ def test_the_operator_group_views_everything_and_changes_nothing(world, client):
         {"action": "retry_selected", "index": "0", "_selected_action": [failed.pk]},
     )
     assert Execution.objects.count() == 1
+
+
+def test_it_cancels_selected_runs_in_bulk_and_never_deletes_records(world, staff):
+    rows = [make_execution(world, status=Status.QUEUED, is_async=True) for _ in range(2)]
+    Execution.objects.bulk_create([*rows, make_execution(world)])
+    r = staff.post(
+        "/admin/executions/execution/",
+        {
+            "action": "cancel_selected",
+            "index": "0",
+            "_selected_action": list(Execution.objects.values_list("pk", flat=True)),
+        },
+    )
+    assert r.status_code == 302
+    statuses = sorted(Execution.objects.values_list("status", flat=True))
+    assert statuses == ["cancelled", "cancelled", "succeeded"]
+    html = staff.get("/admin/executions/execution/").content.decode()
+    assert "delete_selected" not in html
