@@ -68,7 +68,12 @@ def webhook_urls(execution: Execution) -> list[str]:
     if not env.send_async_action_webhooks:
         return []
     if connection is None and execution.connection_id is not None:
-        connection = Connection.objects.only("webhook_url_override").get(pk=execution.connection_id)
+        # None if it was deleted since: the environment's URLs apply.
+        connection = (
+            Connection.objects.only("webhook_url_override")
+            .filter(pk=execution.connection_id)
+            .first()
+        )
     if connection is not None and connection.webhook_url_override:
         return [connection.webhook_url_override]
     urls = [u for u in (env.webhook_primary_url, env.webhook_secondary_url) if u]
