@@ -15,6 +15,8 @@ from django.db.models import Min
 from django.utils.timezone import now
 
 from executions.models import Execution, Status
+from integrations.models import Connection, FunctionVersion
+from nangosite.lib import sql
 
 # First key of the advisory locks that serialize claims (the second is the environment).
 CLAIM_LOCK = 0x5155  # "QU"
@@ -42,13 +44,14 @@ AND (
     SELECT count(*) FROM executions_execution r
     WHERE r.environment_id = %s AND r.status = %s AND r.is_async = %s
 ) < (SELECT action_concurrency FROM integrations_environment WHERE id = %s)
-RETURNING id
+RETURNING {columns}
 """
 
 
-def _claim(env_id: int, moment: datetime) -> int | None:
-    """Claim one runnable row of the environment; its id, or None."""
+def _claim(env_id: int, moment: datetime) -> Execution | None:
+    """Claim one runnable row of the environment; the claimed execution, or None."""
     connection = connections["default"]
+    load = sql.loader(Execution)
     stamp = Execution._meta.get_field("started").get_db_prep_value(moment, connection)
     running, queued = Status.RUNNING.value, Status.QUEUED.value
     params = [running, stamp, stamp, env_id, queued, stamp, running, True]
@@ -58,19 +61,38 @@ def _claim(env_id: int, moment: datetime) -> int | None:
     # environment's row, writes nothing.
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLAIM_LOCK, env_id % 2**31])
-        cursor.execute(CLAIM_SQL, params)
+            # The claim need not wait for its WAL flush: if the server crashed before it,
+            # the row would simply be queued again, as after any lost claim.
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s),"
+                " set_config('synchronous_commit', 'off', true)",
+                [CLAIM_LOCK, env_id % 2**31],
+            )
+        cursor.execute(CLAIM_SQL.format(columns=load.columns), params)
         row = cursor.fetchone()
-    return row[0] if row else None
+    if row is None:
+        return None
+    execution = load(row)
+    # What the run needs, without a five-table join: the version (cached, its code never
+    # changes) and the connection (fresh: its credentials may have been refreshed).
+    version = FunctionVersion.objects.for_run(execution.function_version_id)
+    connection_row = sql.select_one(Connection, id=execution.connection_id)
+    if version is not None and connection_row is not None:
+        connection_row.integration = version.function.integration
+    execution.function_version, execution.connection = version, connection_row
+    return execution
 
 
-def claim_next(env_id: int) -> tuple[Execution | None, datetime | None]:
-    """Claim the next runnable execution; else None and when the next backoff ends."""
+def claim_next(env_id: int, look_first: bool = True) -> tuple[Execution | None, datetime | None]:
+    """Claim the next runnable execution; else None and when the next backoff ends.
+
+    `look_first` reads before claiming, so that a wake-up that finds an empty queue does
+    not take the write lock (SQLite) or the environment's lock (PostgreSQL) for nothing;
+    a drain loop that has just run something skips it.
+    """
     moment = now()
     queued = Execution.objects.filter(environment_id=env_id, status=Status.QUEUED)
-    # A plain read first: an empty queue must not take the write lock (SQLite) or the
-    # environment's lock (PostgreSQL) just to find nothing.
-    if not queued.filter(next_attempt_at__lte=moment).exists():
+    if look_first and not queued.filter(next_attempt_at__lte=moment).exists():
         return None, queued.aggregate(t=Min("next_attempt_at"))["t"]
     claimed = _claim(env_id, moment)
     if claimed is None:
@@ -78,16 +100,22 @@ def claim_next(env_id: int) -> tuple[Execution | None, datetime | None]:
         # running loop picks the rest up when its run ends. Say when a backoff ends.
         later = queued.filter(next_attempt_at__gt=moment).aggregate(t=Min("next_attempt_at"))
         return None, later["t"]
-    candidate = Execution.objects.select_related(
-        "function_version__function", "connection__integration__environment"
-    ).get(pk=claimed)
-    return candidate, None
+    return claimed, None
 
 
 def due_environments() -> list[int]:
     """Environments with queued runs whose time has come (for the sweep's wake-up)."""
     rows = Execution.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now())
     return list(rows.values_list("environment_id", flat=True).distinct())
+
+
+AHEAD_SQL = """
+SELECT count(*) FROM (
+    SELECT 1 FROM executions_execution
+    WHERE environment_id = %s AND status = %s AND created < %s AND next_attempt_at <= %s
+    LIMIT %s
+) ahead
+"""
 
 
 def needs_wake(execution: Execution, concurrency: int) -> bool:
@@ -98,11 +126,15 @@ def needs_wake(execution: Execution, concurrency: int) -> bool:
     way) and will reach it: another message would only make a worker look at an empty
     queue. The sweep remains the safety net.
     """
-    ahead = Execution.objects.filter(
-        environment_id=execution.environment_id,
-        status=Status.QUEUED,
-        created__lt=execution.created,
-        # Runs waiting out a retry backoff have no loop waiting for them.
-        next_attempt_at__lte=now(),
-    )[:concurrency]
-    return ahead.count() < concurrency
+    connection = connections["default"]
+    prep = Execution._meta.get_field("created").get_db_prep_value
+    params = [
+        execution.environment_id,
+        Status.QUEUED.value,
+        prep(execution.created, connection),
+        prep(now(), connection),  # runs waiting out a backoff have no loop waiting for them
+        concurrency,
+    ]
+    with connection.cursor() as cursor:  # every async trigger asks: prepared, not the ORM
+        cursor.execute(AHEAD_SQL, params)
+        return cursor.fetchone()[0] < concurrency

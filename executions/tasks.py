@@ -52,7 +52,7 @@ def run_next(env_id: int) -> int:
     """django-q2 task: run the environment's runnable executions until none is left."""
     ran = 0
     while True:
-        execution, next_due = claim_next(env_id)
+        execution, next_due = claim_next(env_id, look_first=ran == 0)
         if execution is not None:
             run_attempt(execution)
             ran += 1

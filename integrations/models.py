@@ -286,6 +286,8 @@ class Function(models.Model):
 # a third of a trigger's cost. A deploy or a disable reaches other processes within
 # FUNCTION_CACHE_SECONDS.
 _live: dict[tuple[int, str, str], tuple[float, "FunctionVersion"]] = {}
+# Versions by id, as queued runs name them; a version's code never changes.
+_by_pk: dict[int, tuple[float, "FunctionVersion"]] = {}
 
 
 class FunctionVersionQuerySet(models.QuerySet):
@@ -310,6 +312,19 @@ class FunctionVersionQuerySet(models.QuerySet):
         )
         if version is not None and ttl > 0:
             _live[key] = (time.monotonic() + ttl, version)
+        return version
+
+    def for_run(self, pk: int) -> "FunctionVersion | None":
+        """A version with its function and integration (source deferred), or None."""
+        ttl = settings.FUNCTION_CACHE_SECONDS
+        cached = _by_pk.get(pk) if ttl > 0 else None
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        version = self.select_related("function__integration").defer("source").filter(pk=pk).first()
+        if version is not None and ttl > 0:
+            if len(_by_pk) >= 1024:
+                _by_pk.clear()
+            _by_pk[pk] = (time.monotonic() + ttl, version)
         return version
 
 

@@ -29,43 +29,63 @@ def _params(fields: list[models.Field], values: Iterable, connection) -> list:
     return [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
 
 
+class Loader:
+    """Turns a row of all of a model's concrete columns, in order, into an instance."""
+
+    def __init__(self, model: type[models.Model], using: str) -> None:
+        connection = connections[using]
+        quote = connection.ops.quote_name
+        self.model, self.using = model, using
+        fields = model._meta.concrete_fields
+        self.columns = ", ".join(quote(f.column) for f in fields)
+        self.attnames = [f.attname for f in fields]
+        self.converters = []
+        for index, field in enumerate(fields):
+            col = field.get_col(model._meta.db_table)
+            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if found:
+                self.converters.append((index, col, found))
+
+    def __call__(self, row) -> models.Model:
+        row = list(row)
+        connection = connections[self.using]
+        for index, col, found in self.converters:
+            for convert in found:
+                row[index] = convert(row[index], col, connection)
+        return self.model.from_db(self.using, self.attnames, row)
+
+
+def loader(model: type[models.Model], using: str = "default") -> Loader:
+    """The model's loader; its `columns` list every concrete column (for RETURNING)."""
+    key = ("loader", model, using)
+    if key not in _sql:
+        _sql[key] = Loader(model, using)
+    return _sql[key]
+
+
 def select_one(model: type[models.Model], using: str = "default", **where) -> models.Model | None:
     """The one row matching `where` (column = value, ANDed), or None. `where` must name a
     unique set of columns; the instance has every concrete field loaded."""
     connection = connections[using]
+    load = loader(model, using)
     key = ("select", model, tuple(where), using)
     if key not in _sql:
         quote = connection.ops.quote_name
-        fields = model._meta.concrete_fields
-        table = model._meta.db_table
-        converters = []
-        for index, field in enumerate(fields):
-            col = field.get_col(table)
-            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            if found:
-                converters.append((index, col, found))
+        where_fields = _columns(model, where)
         sql = (
-            f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(table)} "
-            f"WHERE {_where(_columns(model, where), quote)}"
+            f"SELECT {load.columns} FROM {quote(model._meta.db_table)} "
+            f"WHERE {_where(where_fields, quote)}"
         )
-        _sql[key] = (sql, _columns(model, where), [f.attname for f in fields], converters)
-    sql, where_fields, attnames, converters = _sql[key]
+        _sql[key] = (sql, where_fields)
+    sql, where_fields = _sql[key]
+    params = [
+        f.get_db_prep_value(v, connection)
+        for f, v in zip(where_fields, where.values(), strict=True)
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                f.get_db_prep_value(v, connection)
-                for f, v in zip(where_fields, where.values(), strict=True)
-            ],
-        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
-    if row is None:
-        return None
-    row = list(row)
-    for index, col, found in converters:
-        for convert in found:
-            row[index] = convert(row[index], col, connection)
-    return model.from_db(using, attnames, row)
+    return None if row is None else load(row)
 
 
 def insert(model: type[models.Model], values: dict, using: str = "default") -> int:
