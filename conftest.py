@@ -28,6 +28,7 @@ def _fast_settings(settings, tmp_path, monkeypatch):
     settings.PROVIDER_BASE_URL_OVERRIDES = {}
     settings.AUTH_CACHE_SECONDS = 0  # each test makes its environments anew
     settings.FUNCTION_CACHE_SECONDS = 0
+    settings.WEBHOOK_SETTINGS_CACHE_SECONDS = 0
 
 
 def make_env(name: str = "dev", secret: str = SECRET) -> Environment:

@@ -50,23 +50,45 @@ def _loaded(instance: models.Model | None, name: str) -> models.Model | None:
     return getattr(instance, name)
 
 
+# Environments' webhook settings by id, briefly: every async run's end reads them and a
+# run of an environment without webhooks must cost no query. A change of URLs or toggle
+# reaches every worker within WEBHOOK_SETTINGS_CACHE_SECONDS.
+_hooks: dict[int, tuple[float, tuple[bool, tuple[str, str]]]] = {}
+
+
+def _environment_hooks(execution: Execution) -> tuple[bool, tuple[str, str]]:
+    """(toggle, (primary URL, secondary URL)) of the run's environment."""
+    env = _loaded(execution, "environment") or _loaded(
+        _loaded(_loaded(execution, "connection"), "integration"), "environment"
+    )
+    if env is not None:  # loaded with the run: free and fresh
+        return env.send_async_action_webhooks, (env.webhook_primary_url, env.webhook_secondary_url)
+    ttl = settings.WEBHOOK_SETTINGS_CACHE_SECONDS
+    cached = _hooks.get(execution.environment_id) if ttl > 0 else None
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    row = (
+        Environment.objects.filter(pk=execution.environment_id)
+        .values_list("send_async_action_webhooks", "webhook_primary_url", "webhook_secondary_url")
+        .first()
+    )
+    value = (row[0], (row[1], row[2])) if row else (False, ("", ""))
+    if ttl > 0:
+        _hooks[execution.environment_id] = (time.monotonic() + ttl, value)
+    return value
+
+
 def webhook_urls(execution: Execution) -> list[str]:
     """Where the end of this async run is announced: the connection's override, else the
     environment's URLs; none while the environment's toggle is off.
 
-    Uses the environment and connection the worker loaded with the run, so an environment
-    without webhooks costs no query on the hot path.
+    Uses what the worker loaded with the run, and a short per-process cache of the
+    environment's settings, so a run without webhooks costs no query.
     """
-    connection = _loaded(execution, "connection")
-    env = _loaded(execution, "environment") or _loaded(
-        _loaded(connection, "integration"), "environment"
-    )
-    if env is None:
-        env = Environment.objects.only(
-            "webhook_primary_url", "webhook_secondary_url", "send_async_action_webhooks"
-        ).get(pk=execution.environment_id)
-    if not env.send_async_action_webhooks:
+    enabled, env_urls = _environment_hooks(execution)
+    if not enabled:
         return []
+    connection = _loaded(execution, "connection")
     if connection is None and execution.connection_id is not None:
         # None if it was deleted since: the environment's URLs apply.
         connection = (
@@ -76,8 +98,7 @@ def webhook_urls(execution: Execution) -> list[str]:
         )
     if connection is not None and connection.webhook_url_override:
         return [connection.webhook_url_override]
-    urls = [u for u in (env.webhook_primary_url, env.webhook_secondary_url) if u]
-    return list(dict.fromkeys(urls))
+    return list(dict.fromkeys(u for u in env_urls if u))
 
 
 class DeliveryQuerySet(models.QuerySet):

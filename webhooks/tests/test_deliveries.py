@@ -11,9 +11,9 @@ from django_q.models import Schedule
 
 from conftest import SECRET, deploy_source, make_connection, trigger
 from executions.models import Execution
-from integrations.models import Environment
+from integrations.models import Connection, Environment
 from tests.processes import free_port
-from webhooks import signing, tasks
+from webhooks import models, signing, tasks
 from webhooks.models import Delivery, webhook_urls
 from webhooks.tests.receiver import Receiver
 
@@ -133,6 +133,27 @@ def test_it_costs_no_query_when_the_environment_has_no_webhook(tworld, django_as
     execution.connection.integration.environment.webhook_primary_url = "http://127.0.0.1:1/x"
     with django_assert_num_queries(0):
         assert Delivery.objects.announce(execution) == []
+
+
+def test_it_reads_an_environment_not_loaded_with_the_run_once_per_cache_period(
+    tworld, django_assert_num_queries, settings
+):
+    settings.WEBHOOK_SETTINGS_CACHE_SECONDS = 60
+    models._hooks.clear()
+    execution = Execution.objects.get(pk=_ended(tworld).pk)
+    # As a worker loads it now: the connection and its integration, not the environment.
+    execution.connection = Connection.objects.select_related("integration").get(
+        pk=tworld.connection.pk
+    )
+    with django_assert_num_queries(1):
+        assert Delivery.objects.announce(execution) == []
+    with django_assert_num_queries(0):
+        assert Delivery.objects.announce(execution) == []
+    Environment.objects.filter(pk=tworld.env.pk).update(webhook_primary_url="http://a.test/h")
+    assert webhook_urls(execution) == []  # cached until the period ends
+    settings.WEBHOOK_SETTINGS_CACHE_SECONDS = 0
+    assert webhook_urls(execution) == ["http://a.test/h"]
+    models._hooks.clear()
 
 
 def _ended(world) -> Execution:
