@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils.timezone import now
-from django_q.tasks import async_task
 
 from executions import errors
 from executions.models import TERMINAL, Execution
 from executions.queue import claim_next, due_environments
 from executions.runner import run_version
+from nangosite.lib.tasks import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def run_attempt(execution: Execution) -> None:
 
 def wake(env_id: int) -> None:
     """Ask a worker to drain an environment's queue."""
-    async_task("executions.tasks.run_next", env_id, q_options={"ack_failure": True})
+    enqueue("executions.tasks.run_next", env_id)
 
 
 def run_next(env_id: int) -> int:

@@ -345,9 +345,9 @@ def _network_error(exc: http.HttpError) -> str:
 
 
 def enqueue(delivery_id: int) -> None:
-    from django_q.tasks import async_task
+    from nangosite.lib import tasks  # django_q.tasks needs the app registry ready
 
-    async_task("webhooks.tasks.deliver", delivery_id, q_options={"ack_failure": True})
+    tasks.enqueue("webhooks.tasks.deliver", delivery_id)
 
 
 class DeliveryAttempt(models.Model):
