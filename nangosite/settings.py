@@ -37,6 +37,15 @@ def database_from_url(url: str) -> dict:
         # request. Without it, a request that finds its connection dead after a database
         # restart fails once (and its run is retried or swept), and Django reconnects.
         "CONN_HEALTH_CHECKS": envbool("DB_CONN_HEALTH_CHECKS", "False"),
+        # Server-side parameters let psycopg prepare a statement the fifth time a
+        # connection runs it, so PostgreSQL stops parsing and planning the hot queries
+        # (trigger, claim, end of run) every time. Turn off behind a pooler that cannot
+        # keep prepared statements (PgBouncer in transaction mode before 1.21).
+        "OPTIONS": (
+            {"server_side_binding": True, "prepare_threshold": 5}
+            if envbool("DB_PREPARED_STATEMENTS", "True")
+            else {}
+        ),
     }
 
 
