@@ -25,16 +25,18 @@ CLAIM_LOCK = 0x5155  # "QU"
 # One statement picks and claims the oldest runnable row: queued, due, its connection not
 # already running, while the environment has a free slot. The caller holds the
 # environment's lock, so the statement sees every earlier claim (READ COMMITTED takes a new
-# snapshot per statement) and none can slip in beside it.
+# snapshot per statement) and none can slip in beside it. The statuses are literals, not
+# parameters: a prepared statement's generic plan can use the partial indexes on
+# status = 'queued' / 'running' only if the query says so itself.
 CLAIM_SQL = """
 UPDATE executions_execution
-SET status = %s, started = %s, heartbeat = %s, attempts = attempts + 1
+SET status = 'running', started = %s, heartbeat = %s, attempts = attempts + 1
 WHERE id = (
     SELECT q.id FROM executions_execution q
-    WHERE q.environment_id = %s AND q.status = %s AND q.next_attempt_at <= %s
+    WHERE q.environment_id = %s AND q.status = 'queued' AND q.next_attempt_at <= %s
       AND NOT EXISTS (
           SELECT 1 FROM executions_execution r
-          WHERE r.environment_id = q.environment_id AND r.status = %s AND r.is_async = %s
+          WHERE r.environment_id = q.environment_id AND r.status = 'running' AND r.is_async
             AND r.connection_id = q.connection_id
       )
     ORDER BY q.created, q.id
@@ -42,7 +44,7 @@ WHERE id = (
 )
 AND (
     SELECT count(*) FROM executions_execution r
-    WHERE r.environment_id = %s AND r.status = %s AND r.is_async = %s
+    WHERE r.environment_id = %s AND r.status = 'running' AND r.is_async
 ) < (SELECT action_concurrency FROM integrations_environment WHERE id = %s)
 RETURNING {columns}
 """
@@ -53,9 +55,7 @@ def _claim(env_id: int, moment: datetime) -> Execution | None:
     connection = connections["default"]
     load = sql.loader(Execution)
     stamp = Execution._meta.get_field("started").get_db_prep_value(moment, connection)
-    running, queued = Status.RUNNING.value, Status.QUEUED.value
-    params = [running, stamp, stamp, env_id, queued, stamp, running, True]
-    params += [env_id, running, True, env_id]
+    params = [stamp, stamp, env_id, stamp, env_id, env_id]
     # SQLite: BEGIN IMMEDIATE (settings) takes the write lock first. PostgreSQL: a
     # transaction-scoped advisory lock per environment, which, unlike locking the
     # environment's row, writes nothing.
@@ -112,7 +112,7 @@ def due_environments() -> list[int]:
 AHEAD_SQL = """
 SELECT count(*) FROM (
     SELECT 1 FROM executions_execution
-    WHERE environment_id = %s AND status = %s AND created < %s AND next_attempt_at <= %s
+    WHERE environment_id = %s AND status = 'queued' AND created < %s AND next_attempt_at <= %s
     LIMIT %s
 ) ahead
 """
@@ -130,7 +130,6 @@ def needs_wake(execution: Execution, concurrency: int) -> bool:
     prep = Execution._meta.get_field("created").get_db_prep_value
     params = [
         execution.environment_id,
-        Status.QUEUED.value,
         prep(execution.created, connection),
         prep(now(), connection),  # runs waiting out a backoff have no loop waiting for them
         concurrency,
