@@ -2,8 +2,9 @@
 
 One run, per backend: 2,000 `X-Async: true` triggers of an action that does one
 `nango.get` to the fake provider, spread round-robin over 50 connections, sent by 16 client
-threads as fast as the server accepts them, with 2 worker processes (`manage.py qcluster`)
-draining the queue. Backends: the embedded default (SQLite + django-q2's ORM broker), then
+threads as fast as the server accepts them, with 2 worker processes draining the queue
+(two `manage.py qcluster` processes with Q_WORKERS=1 each: on this 2-core machine, more
+worker processes only add context switches). Backends: the embedded default (SQLite + django-q2's ORM broker), then
 PostgreSQL + the Redis broker (skipped with a note when either is unreachable).
 
 It prints, from the executions' own timestamps (created → finished):
@@ -13,7 +14,7 @@ It prints, from the executions' own timestamps (created → finished):
 
 Usage:
     .venv/bin/python bench/bench_async.py [--runs 2000] [--connections 50] [--clients 16]
-        [--qworkers 2] [--backends sqlite,postgres] [--concurrency 50] [--time-limit 600]
+        [--qworkers 2] [--qworker-threads 1] [--backends sqlite,postgres] [--concurrency 50] [--time-limit 600]
 """
 
 import argparse
@@ -201,7 +202,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--qworkers", type=int, default=2, help="qcluster processes")
-    parser.add_argument("--qworker-threads", type=int, default=2, help="Q_WORKERS of each")
+    parser.add_argument("--qworker-threads", type=int, default=1, help="Q_WORKERS of each")
     parser.add_argument("--concurrency", type=int, default=50, help="environment concurrency")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
@@ -219,7 +220,7 @@ def main() -> int:
         direct_ms = direct_median_ms(provider_url)
         print(
             f"{args.runs} async runs over {args.connections} connections, {args.clients} "
-            f"clients, {args.qworkers} worker processes x {args.qworker_threads}; "
+            f"clients, {args.qworkers} qcluster processes x {args.qworker_threads} workers; "
             f"direct call median {direct_ms:.2f} ms"
         )
         for backend in args.backends.split(","):

@@ -83,6 +83,22 @@ def _claim(env_id: int, moment: datetime) -> Execution | None:
     return execution
 
 
+DUE_SQL = """
+SELECT 1 FROM executions_execution
+WHERE environment_id = %s AND status = 'queued' AND next_attempt_at <= %s
+LIMIT 1
+"""
+
+
+def _anything_due(env_id: int, moment: datetime) -> bool:
+    # Every wake-up asks this first: prepared, not the ORM.
+    connection = connections["default"]
+    stamp = Execution._meta.get_field("next_attempt_at").get_db_prep_value(moment, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(DUE_SQL, [env_id, stamp])
+        return cursor.fetchone() is not None
+
+
 def claim_next(env_id: int, look_first: bool = True) -> tuple[Execution | None, datetime | None]:
     """Claim the next runnable execution; else None and when the next backoff ends.
 
@@ -93,7 +109,7 @@ def claim_next(env_id: int, look_first: bool = True) -> tuple[Execution | None, 
     moment = now()
     # Built only when needed: even an unevaluated filter() costs a drain loop 0.2 ms a run.
     queued = lambda: Execution.objects.filter(environment_id=env_id, status=Status.QUEUED)  # noqa: E731
-    if look_first and not queued().filter(next_attempt_at__lte=moment).exists():
+    if look_first and not _anything_due(env_id, moment):
         return None, queued().aggregate(t=Min("next_attempt_at"))["t"]
     claimed = _claim(env_id, moment)
     if claimed is None:
