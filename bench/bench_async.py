@@ -4,8 +4,9 @@ One run, per backend: 2,000 `X-Async: true` triggers of an action that does one
 `nango.get` to the fake provider, spread round-robin over 50 connections, sent by 16 client
 threads as fast as the server accepts them, with 2 worker processes draining the queue
 (two `manage.py qcluster` processes with Q_WORKERS=1 each: on this 2-core machine, more
-worker processes only add context switches). Backends: the embedded default (SQLite + django-q2's ORM broker), then
-PostgreSQL + the Redis broker (skipped with a note when either is unreachable).
+worker processes only add context switches). Backends: the embedded default (SQLite +
+django-q2's ORM broker), then PostgreSQL + the Redis broker (skipped with a note when
+either is unreachable).
 
 It prints, from the executions' own timestamps (created → finished):
   trigger-to-result median and p99 (ms), the 202's own latency (median, p99),
@@ -14,7 +15,8 @@ It prints, from the executions' own timestamps (created → finished):
 
 Usage:
     .venv/bin/python bench/bench_async.py [--runs 2000] [--connections 50] [--clients 16]
-        [--qworkers 2] [--qworker-threads 1] [--backends sqlite,postgres] [--concurrency 50] [--time-limit 600]
+        [--qworkers 2] [--qworker-threads 1] [--backends sqlite,postgres] [--concurrency 50]
+        [--time-limit 600]
 """
 
 import argparse
