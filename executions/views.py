@@ -17,6 +17,7 @@ from executions.queue import needs_wake
 from executions.runner import input_errors
 from executions.serializers import ResultQuery, trigger_body, trigger_headers
 from executions.tasks import run_attempt, wake
+from integrations.auth import lean_post_view
 from integrations.models import Connection, FunctionVersion, Integration
 from nangosite.api import ApiError, invalid, raw_json
 from nangosite.lib import sql
@@ -92,17 +93,17 @@ def answer(execution: Execution) -> HttpResponse:
     return raw_json(data, status, headers={"X-Execution-Id": str(execution.code)})
 
 
-@api_view(["POST"])
-def trigger_action(request) -> HttpResponse:
+@lean_post_view
+def trigger_action(request, env, data) -> HttpResponse:
     h, problems = trigger_headers(request.META)
     if problems:
         raise invalid("invalid_headers", problems)
-    b, problems = trigger_body(request.data)
+    b, problems = trigger_body(data)
     if problems:
         raise invalid("invalid_body", problems)
-    if request.query_params:
+    if request.GET:
         raise invalid("invalid_query_params", {"query": ["The query string must be empty."]})
-    return trigger(request.auth, h, b)
+    return trigger(env, h, b)
 
 
 def trigger(env, h: dict, b: dict) -> HttpResponse:

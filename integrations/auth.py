@@ -1,8 +1,14 @@
+from collections.abc import Callable
+from functools import wraps
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from integrations.models import Environment
-from nangosite.api import ApiError
+from nangosite.api import ApiError, BoundedJSONParser, error_of, raw_json
 
 
 class SecretKeyAuthentication(BaseAuthentication):
@@ -34,3 +40,35 @@ class SecretKeyAuthentication(BaseAuthentication):
 class HasEnvironment(BasePermission):
     def has_permission(self, request, view) -> bool:
         return isinstance(request.auth, Environment)
+
+
+def lean_post_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A POST endpoint with the API's key, JSON body and error shape, but without DRF.
+
+    For the trigger only: DRF's per-request machinery (its Request wrapper, content
+    negotiation, permission and throttle passes) costs about a quarter of a millisecond,
+    a tenth of a trigger. The view is called as view(request, environment, data, ...).
+    Authentication comes first and the method check second, in DRF's order.
+    """
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            found = SecretKeyAuthentication().authenticate(request)
+            if found is None:
+                raise exceptions.NotAuthenticated()
+            if request.method != "POST":
+                raise exceptions.MethodNotAllowed(request.method)
+            data = BoundedJSONParser().parse(request)
+            return view(request, found[1], data, *args, **kwargs)
+        except Exception as exc:
+            answer = error_of(exc)
+            if answer is None:
+                raise  # Django logs it and answers with the JSON 500 handler
+            status, body, headers = answer
+            if status == 405:
+                headers["Allow"] = "POST, OPTIONS"
+            return raw_json(body, status, headers=headers)
+
+    return wrapper

@@ -80,36 +80,40 @@ _DRF_CODES = {
 }
 
 
-def exception_handler(exc: Exception, context: dict) -> Response:
+def error_of(exc: Exception) -> tuple[int, dict, dict] | None:
+    """The status, body and headers the API answers for an exception; None if unexpected."""
     if isinstance(exc, ApiError):
-        return Response(exc.body(), status=exc.status_code)
+        headers = {"WWW-Authenticate": 'Bearer realm="api"'} if exc.status_code == 401 else {}
+        return exc.status_code, exc.body(), headers
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.ParseError):
-        return Response(
-            {"error": {"code": "invalid_body", "message": "The request body is not valid JSON."}},
-            status=400,
-        )
+        body = {"error": {"code": "invalid_body", "message": "The request body is not valid JSON."}}
+        return 400, body, {}
     if isinstance(exc, exceptions.ValidationError):
-        return Response(invalid("invalid_body", exc.detail).body(), status=400)
+        return 400, invalid("invalid_body", exc.detail).body(), {}
     for cls, (status, code, message) in _DRF_CODES.items():
         if isinstance(exc, cls):
-            headers = {}
-            if status == 401:
-                headers["WWW-Authenticate"] = 'Bearer realm="api"'
-            return Response(
-                {"error": {"code": code, "message": message}}, status=status, headers=headers
-            )
+            headers = {"WWW-Authenticate": 'Bearer realm="api"'} if status == 401 else {}
+            return status, {"error": {"code": code, "message": message}}, headers
     if isinstance(exc, exceptions.APIException):
-        return Response(
-            {"error": {"code": exc.default_code, "message": str(exc.detail)}},
-            status=exc.status_code,
-        )
-    log.exception("unexpected error in %s", context.get("view"))
-    return Response(
-        {"error": {"code": "internal_server_error", "message": "An unexpected error occurred."}},
-        status=500,
-    )
+        body = {"error": {"code": exc.default_code, "message": str(exc.detail)}}
+        return exc.status_code, body, {}
+    return None
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    found = error_of(exc)
+    if found is None:
+        log.exception("unexpected error in %s", context.get("view"))
+        found = 500, INTERNAL_ERROR, {}
+    status, body, headers = found
+    return Response(body, status=status, headers=headers)
+
+
+INTERNAL_ERROR = {
+    "error": {"code": "internal_server_error", "message": "An unexpected error occurred."}
+}
 
 
 def _refuse_constant(name: str):
@@ -149,10 +153,7 @@ def json_404(request, exception=None) -> JsonResponse:
 
 
 def json_500(request) -> JsonResponse:
-    return JsonResponse(
-        {"error": {"code": "internal_server_error", "message": "An unexpected error occurred."}},
-        status=500,
-    )
+    return JsonResponse(INTERNAL_ERROR, status=500)
 
 
 def raw_json(data: object, status: int = 200, headers: dict | None = None) -> HttpResponse:
