@@ -154,17 +154,11 @@ class ActionContext:
     ) -> Response:
         self._check_deadline()
         method = method.upper()
-        provider = self._connection.provider
         credentials = self._credentials()
-        config = self._connection.connection_config or {}
         try:
-            base = (
-                base_url_override
-                or settings.PROVIDER_BASE_URL_OVERRIDES.get(provider.name)
-                or provider.resolve_base_url(config)
-            ).rstrip("/")
-            auth_headers = provider.auth_headers(credentials, config)
-            auth_query = provider.auth_query(credentials, config)
+            base, auth_headers, auth_query = self._connection.provider_call_parts(
+                credentials, base_url_override
+            )
         except TemplateError as exc:
             raise ActionError({"message": f"connection is missing configuration: {exc}"}) from None
         if endpoint.startswith(base):
@@ -188,7 +182,7 @@ class ActionContext:
                 body_json = data
             else:
                 body_data = data
-        policy = self._retry_policy(retries, retry_on)
+        policy = self._connection.retry_policy(retries, retry_on or ())
         try:
             raw = http.send(
                 http.Request(
@@ -218,19 +212,6 @@ class ActionContext:
             ) from None
         self._capture(method, prepared.url, data, response)
         return response
-
-    def _retry_policy(self, retries: int, retry_on: list[int] | None) -> http.RetryPolicy:
-        limits = self._connection.provider.rate_limit
-        return http.RetryPolicy(
-            retries=max(0, min(int(retries or 0), 10)),
-            retry_on=tuple(retry_on or ()),
-            error_codes=limits.error_codes,
-            after_headers=limits.after,
-            at_headers=limits.at,
-            remaining_header=limits.remaining,
-            backoff_base=settings.PROVIDER_BACKOFF_BASE_SECONDS,
-            backoff_max=settings.PROVIDER_BACKOFF_MAX_SECONDS,
-        )
 
     def _capture(self, method: str, url: str, data: object, response: Response) -> None:
         if not self._recorder.capture:

@@ -1,5 +1,6 @@
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from integrations.functions import action_timeout
 from integrations.providers import Provider, get_provider, provider_choices
 from nangosite.fields import EncryptedJSONField
 from nangosite.lib.crypto import hash_secret, new_token, same_secret
+from nangosite.lib.http import RetryPolicy
 
 # Nango's rules for the two headers every call carries.
 KEY_PATTERN = r"^[a-zA-Z0-9~:.@ _-]+$"
@@ -249,6 +251,41 @@ class Connection(models.Model):
                 credentials=self.public_credentials(),
             )
         return data
+
+    def provider_call_parts(
+        self, credentials: dict, base_url_override: str = ""
+    ) -> tuple[str, dict, dict]:
+        """The base URL (no trailing slash), auth headers and auth query parameters of a
+        call to this connection's provider, as its catalog entry says. Raises
+        TemplateError when the connection lacks a value the provider's templates need."""
+        provider = self.provider
+        config = self.connection_config or {}
+        base = (
+            base_url_override
+            or settings.PROVIDER_BASE_URL_OVERRIDES.get(provider.name)
+            or provider.resolve_base_url(config)
+        ).rstrip("/")
+        return (
+            base,
+            provider.auth_headers(credentials, config),
+            provider.auth_query(credentials, config),
+        )
+
+    def retry_policy(self, retries: int, retry_on: Iterable[int] = ()) -> RetryPolicy:
+        """How a call to the provider is retried: `retries` (0-10) more attempts on 429,
+        5xx, network errors and `retry_on`, waiting as the provider's rate-limit headers
+        say."""
+        limits = self.provider.rate_limit
+        return RetryPolicy(
+            retries=max(0, min(int(retries or 0), 10)),
+            retry_on=tuple(retry_on),
+            error_codes=limits.error_codes,
+            after_headers=limits.after,
+            at_headers=limits.at,
+            remaining_header=limits.remaining,
+            backoff_base=settings.PROVIDER_BACKOFF_BASE_SECONDS,
+            backoff_max=settings.PROVIDER_BACKOFF_MAX_SECONDS,
+        )
 
     def public_credentials(self, include_refresh_token: bool = False) -> dict:
         creds = dict(self.credentials)

@@ -29,7 +29,6 @@ from nangosite.api import ApiError, invalid
 from nangosite.lib import http
 
 CHUNK_BYTES = 64 * 1024
-MAX_RETRIES = 10
 FORWARD_PREFIX = "HTTP_NANGO_PROXY_"
 
 # RFC 9110 §7.6.1: meaningful for one hop only, never forwarded by a proxy.
@@ -119,20 +118,6 @@ def _connection(env, provider_config_key: str, connection_id: str) -> Connection
         raise ApiError(400, "unknown_connection", "Failed to find connection") from None
 
 
-def retry_policy(connection: Connection, retries: int, retry_on: str = "") -> http.RetryPolicy:
-    limits = connection.provider.rate_limit
-    return http.RetryPolicy(
-        retries=min(retries, MAX_RETRIES),
-        retry_on=tuple(int(s) for s in retry_on.split(",") if s),
-        error_codes=limits.error_codes,
-        after_headers=limits.after,
-        at_headers=limits.at,
-        remaining_header=limits.remaining,
-        backoff_base=settings.PROVIDER_BACKOFF_BASE_SECONDS,
-        backoff_max=settings.PROVIDER_BACKOFF_MAX_SECONDS,
-    )
-
-
 def send(
     connection: Connection,
     method: str,
@@ -150,16 +135,10 @@ def send(
         credentials = fresh_credentials(connection)
     except RefreshError as exc:
         raise ApiError(424, "refresh_failed", str(exc)) from None
-    provider = connection.provider
-    config = connection.connection_config or {}
     try:
-        base = (
-            base_url_override
-            or settings.PROVIDER_BASE_URL_OVERRIDES.get(provider.name)
-            or provider.resolve_base_url(config)
-        ).rstrip("/")
-        auth_headers = provider.auth_headers(credentials, config)
-        auth_query = provider.auth_query(credentials, config)
+        base, auth_headers, auth_query = connection.provider_call_parts(
+            credentials, base_url_override
+        )
     except TemplateError as exc:
         # The message names the missing placeholder, never a credential.
         raise ApiError(400, "invalid_connection", f"The connection is incomplete: {exc}") from None
@@ -180,7 +159,7 @@ def send(
                 timeout=settings.PROVIDER_TIMEOUT_SECONDS,
                 stream=True,
             ),
-            retry_policy(connection, retries, retry_on),
+            connection.retry_policy(retries, (int(s) for s in retry_on.split(",") if s)),
             deadline=time.monotonic() + settings.PROXY_TIMEOUT_SECONDS,
         )
     except http.HttpError as exc:
