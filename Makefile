@@ -34,3 +34,4 @@ lint: install
 
 bench: install
 	$(PY) bench/bench_sync.py
+	$(PY) bench/bench_async.py

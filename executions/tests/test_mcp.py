@@ -6,28 +6,9 @@ import responses
 from conftest import OTHER_SECRET, deploy_source, make_integration
 from executions.models import Execution
 from integrations.models import Function
+from tests.actions import CREATE_ISSUE
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CREATE_ISSUE = """
-from nango import ActionError, create_action
-
-def run(nango, input):
-    if input["title"] == "locked":
-        raise ActionError({"message": "the repository is locked"})
-    r = nango.post(f"/repos/{input['repo']}/issues", data={"title": input["title"]})
-    return {"id": r.data["id"], "url": r.data["html_url"]}
-
-action = create_action(
-    description="Create an issue",
-    input={"type": "object", "properties": {"repo": {"type": "string"},
-           "title": {"type": "string", "minLength": 1}},
-           "required": ["repo", "title"], "additionalProperties": False},
-    output={"type": "object", "properties": {"id": {"type": "integer"},
-            "url": {"type": "string"}}, "required": ["id", "url"]},
-    exec=run,
-)
-"""
 
 LABELS = """
 from nango import create_action

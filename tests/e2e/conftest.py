@@ -5,6 +5,9 @@ The tests talk to it over HTTP only, as a client would; they use no pytest-djang
 Every process started here is stopped at teardown, whatever happened in between.
 """
 
+import json
+import os
+import shutil
 import subprocess
 import textwrap
 import time
@@ -19,6 +22,24 @@ from tests.processes import ROOT, free_port, gunicorn_command, manage, platform_
 
 START_TIMEOUT_SECONDS = 30
 COMMAND_TIMEOUT_SECONDS = 120
+NODE_DIR = Path(__file__).parent / "node"
+
+
+def run_node(args: list[str], stdin: str | None = None) -> object:
+    """Run Node in tests/e2e/node (where @nangohq/node is installed); its JSON output.
+
+    Skips the test when Node or the package is missing, unless REQUIRE_NODE_CLIENT is set
+    (CI sets it, so the compatibility checks can never skip there).
+    """
+    if shutil.which("node") is None or not (NODE_DIR / "node_modules").exists():
+        if os.environ.get("REQUIRE_NODE_CLIENT"):
+            raise AssertionError("node or tests/e2e/node/node_modules missing (npm ci there)")
+        pytest.skip("the @nangohq/node client is not installed (npm ci in tests/e2e/node)")
+    done = subprocess.run(
+        ["node", *args], cwd=NODE_DIR, input=stdin, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def pytest_configure(config):
@@ -121,6 +142,21 @@ class Platform:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(source))
         return path
+
+    def add_connections(self, prefix: str, count: int, key: str = "github") -> None:
+        """The `key` integration (provider github) and connections prefix1..prefixN."""
+        http = self.client()
+        r = http.post(self.url + "/integrations", json={"unique_key": key, "provider": "github"})
+        assert r.status_code == 200, r.text
+        for i in range(1, count + 1):
+            creds = {"type": "OAUTH2", "access_token": f"gho_{prefix}_{i}"}
+            body = {
+                "provider_config_key": key,
+                "connection_id": f"{prefix}{i}",
+                "credentials": creds,
+            }
+            r = http.post(self.url + "/connections", json=body)
+            assert r.status_code == 200, r.text
 
     def deploy(self, environment: str = "e2e") -> str:
         return manage(self.env, "deploy", environment, "--dir", str(self.functions_dir))

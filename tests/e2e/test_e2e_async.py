@@ -7,7 +7,6 @@ Redis broker.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Platform, run_node
 from tests.fakeprovider import FakeProvider
 from tests.processes import ROOT, manage, scratch_postgres, stop_group
 
 pytestmark = pytest.mark.e2e
 
-NODE_DIR = Path(__file__).parent / "node"
 
 FUNCTIONS = {
     "nap": """
@@ -119,15 +117,7 @@ def aplat(tmp_path_factory):
         platform.start()
         for name, source in FUNCTIONS.items():
             platform.write_function("github", name, source)
-        http = platform.client()
-        r = http.post(
-            platform.url + "/integrations", json={"unique_key": "github", "provider": "github"}
-        )
-        assert r.status_code == 200, r.text
-        for i in range(1, 7):
-            creds = {"type": "OAUTH2", "access_token": f"gho_async_{i}"}
-            body = {"provider_config_key": "github", "connection_id": f"c{i}", "credentials": creds}
-            assert http.post(platform.url + "/connections", json=body).status_code == 200
+        platform.add_connections("c", 6)
         platform.deploy()
         # Two worker processes of two workers each: four runs can be in flight at once.
         workers = [Worker(platform.env, workdir / f"worker{i}.log").start() for i in range(2)]
@@ -193,9 +183,7 @@ def test_it_runs_an_async_action_and_serves_its_result(aplat):
     r = result(aplat, id)
     assert r.status_code == 200 and r.json() == {"login": "octocat"}
     assert detail(aplat, id)["status"] == "succeeded"
-    assert (
-        aplat.provider.received("GET", "/user")[-1].headers["Authorization"] == "Bearer gho_async_1"
-    )
+    assert aplat.provider.received("GET", "/user")[-1].headers["Authorization"] == "Bearer gho_c_1"
 
 
 def test_it_retries_with_backoff_then_serves_the_final_error(aplat):
@@ -305,34 +293,22 @@ def test_it_ends_runs_whose_worker_was_killed(aplat):
     assert r.json()["error"]["payload"] == {"reason": "worker_died"}
 
 
-def run_node(platform, method: str, *args):
-    if shutil.which("node") is None or not (NODE_DIR / "node_modules").exists():
-        if os.environ.get("REQUIRE_NODE_CLIENT"):
-            raise AssertionError("node or tests/e2e/node/node_modules missing (npm ci there)")
-        pytest.skip("the @nangohq/node client is not installed (npm ci in tests/e2e/node)")
-    out = subprocess.run(
-        ["node", "client.mjs", platform.url, platform.secret, method, json.dumps(args)],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+def node_client(platform, method: str, *args):
+    return run_node(["client.mjs", platform.url, platform.secret, method, json.dumps(args)])
 
 
 def test_it_works_with_the_official_node_client_unchanged(aplat):
-    sync = run_node(aplat, "triggerAction", "github", "c1", "whoami", {})
+    sync = node_client(aplat, "triggerAction", "github", "c1", "whoami", {})
     assert sync == {"ok": True, "value": {"login": "octocat"}}
-    started = run_node(aplat, "triggerActionAsync", "github", "c1", "whoami", {})
+    started = node_client(aplat, "triggerActionAsync", "github", "c1", "whoami", {})
     assert started["ok"], started
     id = started["value"]["id"]
     assert started["value"]["statusUrl"] == f"/action/{id}"
     assert result(aplat, id).status_code == 200
-    done = run_node(aplat, "getAsyncActionResult", {"id": id})
+    done = node_client(aplat, "getAsyncActionResult", {"id": id})
     assert done == {"ok": True, "value": {"login": "octocat"}}
-    missing = run_node(aplat, "getAsyncActionResult", {"id": str(uuid.uuid4())})
+    missing = node_client(aplat, "getAsyncActionResult", {"id": str(uuid.uuid4())})
     assert missing["ok"] is False and missing["status"] == 404
-    failed = run_node(aplat, "triggerAction", "github", "c1", "flaky", {})
+    failed = node_client(aplat, "triggerAction", "github", "c1", "flaky", {})
     assert failed["status"] == 500
     assert failed["data"]["error"]["code"] == "action_script_runtime_error"

@@ -9,32 +9,13 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from tests.actions import CREATE_ISSUE
 from tests.processes import manage
 
 pytestmark = pytest.mark.e2e
 
 KEY = "mcp-github"
 TOKEN = "gho_mcp_token_4321"
-
-CREATE_ISSUE = """
-from nango import ActionError, create_action
-
-def run(nango, input):
-    if input["title"] == "locked":
-        raise ActionError({"message": "the repository is locked"})
-    r = nango.post(f"/repos/{input['repo']}/issues", data={"title": input["title"]})
-    return {"id": r.data["id"], "url": r.data["html_url"]}
-
-action = create_action(
-    description="Create a GitHub issue",
-    input={"type": "object", "properties": {"repo": {"type": "string"},
-           "title": {"type": "string", "minLength": 1}},
-           "required": ["repo", "title"], "additionalProperties": False},
-    output={"type": "object", "properties": {"id": {"type": "integer"},
-            "url": {"type": "string"}}, "required": ["id", "url"]},
-    exec=run,
-)
-"""
 
 LABELS = """
 from nango import create_action
@@ -104,7 +85,7 @@ def test_the_sdk_lists_the_actions_as_tools(world):
     tools = {tool.name: tool for tool in run(go).tools}
     assert set(tools) == {"create-issue", "labels"}
     create = tools["create-issue"]
-    assert create.description == "Create a GitHub issue"
+    assert create.description == "Create an issue"
     assert create.input_schema["required"] == ["repo", "title"]
     assert create.output_schema["required"] == ["id", "url"]
 

@@ -2,9 +2,6 @@
 retries on 429, and a 50 MB answer streamed through with the web worker's memory flat."""
 
 import json
-import os
-import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -12,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import run_node
 from tests.fakeprovider import Stream
 from tests.processes import manage
 
 pytestmark = pytest.mark.e2e
 
-NODE_DIR = Path(__file__).parent / "node"
 KEY = "proxy-github"
 TOKEN = "gho_proxy_token_1357"
 
@@ -42,20 +39,8 @@ def world(platform):
 
 def node(world, method: str, config: dict) -> dict:
     platform, secret, _ = world
-    if shutil.which("node") is None or not (NODE_DIR / "node_modules").exists():
-        if os.environ.get("REQUIRE_NODE_CLIENT"):
-            raise AssertionError("node or tests/e2e/node/node_modules missing (npm ci there)")
-        pytest.skip("the @nangohq/node client is not installed (npm ci in tests/e2e/node)")
     config = {"providerConfigKey": KEY, "connectionId": "alice", **config}
-    out = subprocess.run(
-        ["node", "proxy.mjs", platform.url, secret, method, json.dumps(config)],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    return run_node(["proxy.mjs", platform.url, secret, method, json.dumps(config)])
 
 
 def test_the_node_clients_get_and_post_reach_the_provider_as_the_connection(world):

@@ -7,16 +7,13 @@ shortened here, so each retry waits for the next of those passes.
 
 import json
 import os
-import shutil
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from nango import Nango
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Platform, run_node
 from tests.e2e.test_e2e_async import Worker
 from tests.fakeprovider import FakeProvider
 from tests.processes import free_port, manage, scratch_postgres
@@ -25,7 +22,6 @@ from webhooks.tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
-NODE_DIR = Path(__file__).parent / "node"
 
 FUNCTIONS = {
     "ok": """
@@ -84,15 +80,7 @@ def wplat(tmp_path_factory):
         platform.signing_key = out.split("webhook signing key: ")[1].split()[0]
         for name, source in FUNCTIONS.items():
             platform.write_function("github", name, source)
-        http = platform.client()
-        r = http.post(
-            platform.url + "/integrations", json={"unique_key": "github", "provider": "github"}
-        )
-        assert r.status_code == 200, r.text
-        for i in range(1, 6):
-            creds = {"type": "OAUTH2", "access_token": f"gho_wh_{i}"}
-            body = {"provider_config_key": "github", "connection_id": f"w{i}", "credentials": creds}
-            assert http.post(platform.url + "/connections", json=body).status_code == 200
+        platform.add_connections("w", 5)
         platform.deploy()
         platform.worker = Worker(platform.env, workdir / "worker.log").start()
         yield platform
@@ -128,10 +116,6 @@ def deliveries(platform, execution_id: str) -> list[dict]:
 
 def node_verifies(key: str, received) -> list[dict]:
     """Both of @nangohq/node's checks, run by Node on the exact bytes and headers received."""
-    if shutil.which("node") is None or not (NODE_DIR / "node_modules").exists():
-        if os.environ.get("REQUIRE_NODE_CLIENT"):
-            raise AssertionError("node or tests/e2e/node/node_modules missing (npm ci there)")
-        pytest.skip("the @nangohq/node client is not installed (npm ci in tests/e2e/node)")
     script = """
         import { Nango } from '@nangohq/node';
         import { readFileSync } from 'node:fs';
@@ -147,16 +131,7 @@ def node_verifies(key: str, received) -> list[dict]:
         "key": key,
         "requests": [{"body": r.body.decode(), "headers": r.headers} for r in received],
     }
-    done = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        cwd=NODE_DIR,
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(["--input-type=module", "-e", script], stdin=json.dumps(payload))
 
 
 def wait_until(check, timeout: float = 60, every: float = 0.5):
