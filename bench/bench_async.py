@@ -24,7 +24,7 @@ It prints, per load, from the executions' own timestamps (created → finished):
 Usage:
     .venv/bin/python bench/bench_async.py [--runs 2000] [--rate 400] [--connections 50]
         [--clients 16]
-        [--qworkers 2] [--qworker-threads 1] [--backends sqlite,postgres] [--concurrency 50]
+        [--qworkers 2] [--qworker-threads 1] [--backends sqlite,postgres] [--concurrency 4]
         [--time-limit 600]
 """
 
@@ -245,7 +245,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--qworkers", type=int, default=2, help="qcluster processes")
     parser.add_argument("--qworker-threads", type=int, default=1, help="Q_WORKERS of each")
-    parser.add_argument("--concurrency", type=int, default=50, help="environment concurrency")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="environment concurrency (the default, 4)"
+    )
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")

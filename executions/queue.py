@@ -126,31 +126,38 @@ def due_environments() -> list[int]:
     return list(rows.values_list("environment_id", flat=True).distinct())
 
 
-AHEAD_SQL = """
-SELECT count(*) FROM (
-    SELECT 1 FROM executions_execution
-    WHERE environment_id = %s AND status = 'queued' AND created < %s AND next_attempt_at <= %s
-    LIMIT %s
-) ahead
+LOOPS_SQL = """
+SELECT
+    (SELECT count(*) FROM (
+        SELECT 1 FROM executions_execution
+        WHERE environment_id = %s AND status = 'queued' AND created < %s
+          AND next_attempt_at <= %s
+        LIMIT %s
+    ) ahead)
+  + (SELECT count(*) FROM (
+        SELECT 1 FROM executions_execution
+        WHERE environment_id = %s AND status = 'running' AND is_async
+        LIMIT %s
+    ) busy)
 """
 
 
 def needs_wake(execution: Execution, concurrency: int) -> bool:
     """Whether a new queued run needs its own wake-up message.
 
-    Every drain loop runs until nothing is runnable, so while `concurrency` runs are
-    already queued ahead of this one, loops for them exist (or their messages are on the
-    way) and will reach it: another message would only make a worker look at an empty
-    queue. The sweep remains the safety net.
+    Every drain loop claims again when its run ends and runs until nothing is runnable.
+    So each async run in progress has a loop that will come back to the queue, and each
+    due run queued ahead of this one has a loop or a message on the way. While those add
+    up to `concurrency`, as many loops as may run at once will reach this run: another
+    message would only make a worker look at an empty queue. (A loop whose process died
+    leaves a stale row; the sweep ends it and wakes the queue.)
     """
     connection = connections["default"]
     prep = Execution._meta.get_field("created").get_db_prep_value
-    params = [
-        execution.environment_id,
-        prep(execution.created, connection),
-        prep(now(), connection),  # runs waiting out a backoff have no loop waiting for them
-        concurrency,
-    ]
+    env = execution.environment_id
+    moment = now()  # runs waiting out a backoff have no loop waiting for them
+    params = [env, prep(execution.created, connection), prep(moment, connection), concurrency]
+    params += [env, concurrency]
     with connection.cursor() as cursor:  # every async trigger asks: prepared, not the ORM
-        cursor.execute(AHEAD_SQL, params)
+        cursor.execute(LOOPS_SQL, params)
         return cursor.fetchone()[0] < concurrency

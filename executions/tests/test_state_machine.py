@@ -176,14 +176,22 @@ def test_it_keeps_running_rows_alive_and_delivers_cancels(world, version):
     assert cancelled == [execution.pk]
 
 
-def test_it_wakes_a_worker_only_while_fewer_runs_than_the_concurrency_wait(world, version):
+def test_it_wakes_a_worker_only_while_fewer_loops_than_the_concurrency_exist(world, version):
     from executions.queue import needs_wake
 
     world.env.action_concurrency = 2
     runs = [queued(world, version) for _ in range(3)]
     assert [needs_wake(r, 2) for r in runs] == [True, True, False]
-    runs[0].claim()  # one fewer waiting ahead of the third
+    runs[0].claim()  # its loop comes back for more when the run ends: still two loops
+    assert needs_wake(runs[2], 2) is False
+    runs[0].end_attempt({"ok": True})  # that loop may now find the queue empty and stop
+    runs[1].claim()
+    runs[1].end_attempt({"ok": True})
     assert needs_wake(runs[2], 2) is True
+    # Runs waiting out a retry backoff have no loop waiting for them.
+    later = queued(world, version)
+    Execution.objects.filter(pk=runs[2].pk).update(next_attempt_at=now() + timedelta(hours=1))
+    assert needs_wake(later, 1) is True  # runs[2] ahead of it counts not
 
 
 def test_it_lets_a_cancel_win_over_the_retry_of_a_failing_attempt(world, version):
