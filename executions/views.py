@@ -25,15 +25,26 @@ from nangosite.lib import sql
 POLL_SECONDS = 0.05
 
 
-def resolve_action(env, provider_config_key: str, connection_id: str, action_name: str):
-    """The connection and active action version a trigger names, or the documented error."""
+def resolve_action(
+    env, provider_config_key: str, connection_id: str, action_name: str, to_run: bool = True
+):
+    """The connection and active action version a trigger names, or the documented error.
+
+    Not `to_run` (a run queued for later, which loads its connection then), the connection
+    comes with its id alone, its other fields deferred: no credentials decrypted.
+    """
     version = FunctionVersion.objects.live(env.pk, provider_config_key, action_name)
     if version is not None:
         integration = version.function.integration
         # Every trigger looks its connection up: a prepared SELECT.
-        connection = sql.select_one(
-            Connection, integration_id=integration.pk, connection_id=connection_id
-        )
+        where = {"integration_id": integration.pk, "connection_id": connection_id}
+        if to_run:
+            connection = sql.select_one(Connection, **where)
+        else:
+            pk = sql.select_pk(Connection, **where)
+            connection = pk and Connection.from_db(
+                "default", ["id", "integration_id", "connection_id"], [pk, *where.values()]
+            )
         if connection is None:
             raise ApiError(400, "unknown_connection", "Failed to find connection")
         connection.integration = integration
@@ -109,7 +120,7 @@ def trigger_action(request, env, data) -> HttpResponse:
 def trigger(env, h: dict, b: dict) -> HttpResponse:
     """Run or queue the action of valid trigger headers and body (also `POST /actions/…`)."""
     connection, version = resolve_action(
-        env, h["provider_config_key"], h["connection_id"], b["action_name"]
+        env, h["provider_config_key"], h["connection_id"], b["action_name"], not h["x_async"]
     )
     if h["x_async"]:
         # A queued run would only find this out later; refuse it now, as a sync run does.

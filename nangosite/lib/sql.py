@@ -88,6 +88,29 @@ def select_one(model: type[models.Model], using: str = "default", **where) -> mo
     return None if row is None else load(row)
 
 
+def select_pk(model: type[models.Model], using: str = "default", **where) -> object | None:
+    """The primary key of the one row matching `where` (column = value, ANDed), or None."""
+    connection = connections[using]
+    key = ("pk", model, tuple(where), using)
+    if key not in _sql:
+        quote = connection.ops.quote_name
+        where_fields = _columns(model, where)
+        sql = (
+            f"SELECT {quote(model._meta.pk.column)} FROM {quote(model._meta.db_table)} "
+            f"WHERE {_where(where_fields, quote)}"
+        )
+        _sql[key] = (sql, where_fields)
+    sql, where_fields = _sql[key]
+    params = [
+        f.get_db_prep_value(v, connection)
+        for f, v in zip(where_fields, where.values(), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
 def insert(model: type[models.Model], values: dict, using: str = "default") -> int:
     """INSERT one row of `values` (field name → Python value); its new primary key."""
     connection = connections[using]
