@@ -22,17 +22,13 @@ from rest_framework.response import Response
 
 from integrations.models import Environment
 from integrations.tools import live_actions
-
-ERROR = {"$ref": "#/components/schemas/Error"}
-ANY = {}
-
-
-def _json(schema: dict) -> dict:
-    return {"application/json": {"schema": schema}}
-
-
-def _error(description: str) -> dict:
-    return {"description": description, "content": _json(ERROR)}
+from nangosite.openapi_components import (
+    ANY,
+    TRIGGER_HEADERS,
+    components,
+    error_answer,
+    json_content,
+)
 
 
 def _params(*names: str) -> list[dict]:
@@ -66,7 +62,7 @@ def op(
     **extra,
 ) -> dict:
     """One operation: its success answer, the errors it can give, and 401 for all."""
-    responses = {status: {"description": "OK", **({"content": _json(ok)} if ok else {})}}
+    responses = {status: {"description": "OK", **({"content": json_content(ok)} if ok else {})}}
     for code in (*errors, "401"):
         responses[code] = {"$ref": f"#/components/responses/E{code}"}
     operation = {"summary": summary, "tags": [tag], "responses": responses, **extra}
@@ -75,7 +71,7 @@ def op(
     if params:
         operation["parameters"] = params
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(body)}
+        operation["requestBody"] = {"required": True, "content": json_content(body)}
     return operation
 
 
@@ -87,12 +83,12 @@ TRIGGER_DESCRIPTION = (
 TRIGGER_RESPONSES = {
     "202": {
         "description": "Queued (X-Async: true)",
-        "content": _json({"$ref": "#/components/schemas/AsyncAccepted"}),
+        "content": json_content({"$ref": "#/components/schemas/AsyncAccepted"}),
     },
     "404": {"$ref": "#/components/responses/E404"},
     "409": {"$ref": "#/components/responses/E409"},
-    "424": _error("The provider answered non-2xx (`script_http_error`, with `upstream`)"),
-    "500": _error("The action failed (runtime error, timeout, bad output, ...)"),
+    "424": error_answer("The provider answered non-2xx (`script_http_error`, with `upstream`)"),
+    "500": error_answer("The action failed (runtime error, timeout, bad output, ...)"),
 }
 
 
@@ -382,7 +378,7 @@ def static_paths() -> dict:
                 "summary": "This document (with the caller's actions when a key is sent)",
                 "tags": ["docs"],
                 "security": [{}, {"secretKey": []}],
-                "responses": {"200": {"description": "OK", "content": _json(obj)}},
+                "responses": {"200": {"description": "OK", "content": json_content(obj)}},
             }
         },
         "/docs": {
@@ -397,152 +393,6 @@ def static_paths() -> dict:
                     }
                 },
             }
-        },
-    }
-
-
-TRIGGER_HEADERS = ("XAsync", "XMaxRetries", "IdempotencyKey")
-
-
-def _header(name: str, schema: dict, description: str, required: bool = False) -> dict:
-    return {
-        "name": name,
-        "in": "header",
-        "required": required,
-        "schema": schema,
-        "description": description,
-    }
-
-
-def components() -> dict:
-    error_codes = {
-        "400": "Invalid headers, body or query (`errors` lists them), unknown connection or "
-        "provider, invalid action input",
-        "404": "Not found, or the action is disabled",
-        "409": "Idempotency key conflict, or already finished",
-        "410": "The run was cancelled",
-        "424": "The provider refused",
-        "401": "Missing or unknown secret key",
-    }
-    return {
-        "securitySchemes": {
-            "secretKey": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "The environment's secret key",
-            }
-        },
-        "parameters": {
-            "ConnectionId": _header("Connection-Id", {"type": "string"}, "The connection", True),
-            "ProviderConfigKey": _header(
-                "Provider-Config-Key", {"type": "string"}, "The integration's unique key", True
-            ),
-            "XAsync": _header("X-Async", {"type": "boolean"}, "Queue the run: answer 202"),
-            "XMaxRetries": _header(
-                "X-Max-Retries",
-                {"type": "integer", "minimum": 0, "maximum": 5},
-                "Retries of a failed async run",
-            ),
-            "IdempotencyKey": _header(
-                "Idempotency-Key",
-                {"type": "string"},
-                "The same key within 24 h answers the first execution",
-            ),
-        },
-        "responses": {f"E{code}": _error(text) for code, text in error_codes.items()},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {
-                            "code": {"type": "string"},
-                            "message": {"type": "string"},
-                            "payload": ANY,
-                            "upstream": {
-                                "type": "object",
-                                "properties": {
-                                    "status": {"type": "integer"},
-                                    "headers": {"type": "object"},
-                                    "body": ANY,
-                                },
-                            },
-                            "errors": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "properties": {
-                                        "code": {"type": "string"},
-                                        "message": {"type": "string"},
-                                        "path": {"type": "array"},
-                                    },
-                                },
-                            },
-                        },
-                    }
-                },
-            },
-            "AsyncAccepted": {
-                "type": "object",
-                "required": ["id", "statusUrl"],
-                "properties": {"id": {"type": "string"}, "statusUrl": {"type": "string"}},
-            },
-            "Execution": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "status": {
-                        "type": "string",
-                        "enum": ["queued", "running", "succeeded", "failed", "cancelled"],
-                    },
-                    "action_name": {"type": "string"},
-                    "connection_id": {"type": "string"},
-                    "provider_config_key": {"type": "string"},
-                    "async": {"type": "boolean"},
-                    "attempts": {"type": "array"},
-                    "input": ANY,
-                    "output": ANY,
-                    "error": ANY,
-                    "logs": {"type": "array"},
-                    "provider_calls": {"type": "array"},
-                },
-            },
-            "Integration": {
-                "type": "object",
-                "properties": {
-                    "unique_key": {"type": "string"},
-                    "display_name": {"type": "string"},
-                    "provider": {"type": "string"},
-                    "created_at": {"type": "string"},
-                    "updated_at": {"type": "string"},
-                },
-            },
-            "Connection": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "connection_id": {"type": "string"},
-                    "provider_config_key": {"type": "string"},
-                    "provider": {"type": "string"},
-                    "metadata": {"type": "object"},
-                    "tags": {"type": "object"},
-                    "credentials": {"type": "object"},
-                },
-            },
-            "Function": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "type": {"type": "string"},
-                    "description": {"type": "string"},
-                    "version": {"type": "string"},
-                    "json_schema": {"type": "object"},
-                    "enabled": {"type": "boolean"},
-                },
-            },
         },
     }
 
@@ -594,7 +444,7 @@ def action_paths(env: Environment, schemas: dict) -> dict:
             operationId=component_name("run", key, name),
             **{"x-action": {"integration": key, "name": name, "version": version.version}},
         )
-        operation["requestBody"] = {"required": False, "content": _json(refs["Input"])}
+        operation["requestBody"] = {"required": False, "content": json_content(refs["Input"])}
         operation["responses"].update(TRIGGER_RESPONSES)
         paths[f"/actions/{quote(key, safe='')}/{quote(name, safe='')}"] = {"post": operation}
     return paths
