@@ -25,9 +25,14 @@ class Command(BaseCommand):
             "--bind", bind, "--workers", str(workers), "--threads", str(threads),
             "--worker-class", "gthread", "--access-logfile", "-",
         ]  # fmt: skip
-        children = [subprocess.Popen(web)]
+        # Each child leads its own process group: a Ctrl-C reaches this command only, which
+        # stops each child once (django-q2's cluster hangs when its processes get the
+        # terminal's SIGINT and a SIGTERM too), and whatever a child leaves behind can be
+        # stopped with its group.
+        children = [subprocess.Popen(web, start_new_session=True)]
         if not no_worker:
-            children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"]))
+            qcluster = [sys.executable, "manage.py", "qcluster"]
+            children.append(subprocess.Popen(qcluster, start_new_session=True))
         self.stdout.write(f"serving on http://{bind} (web) with {len(children) - 1} worker(s)")
 
         def stop(signum, frame):
@@ -45,7 +50,11 @@ class Command(BaseCommand):
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                child.kill()
+                pass
+            try:
+                os.killpg(child.pid, signal.SIGKILL)  # anything of it still running
+            except ProcessLookupError:
+                pass
 
     def first_environment(self) -> None:
         """On a fresh install, make a `dev` environment and show its keys once."""
