@@ -63,17 +63,15 @@ def loader(model: type[models.Model], using: str = "default") -> Loader:
     return _sql[key]
 
 
-def select_one(model: type[models.Model], using: str = "default", **where) -> models.Model | None:
-    """The one row matching `where` (column = value, ANDed), or None. `where` must name a
-    unique set of columns; the instance has every concrete field loaded."""
+def _fetch_one(model: type[models.Model], columns: str, using: str, where: dict) -> tuple | None:
+    """SELECT `columns` of the one row matching `where` (column = value, ANDed)."""
     connection = connections[using]
-    load = loader(model, using)
-    key = ("select", model, tuple(where), using)
+    key = ("select", model, columns, tuple(where), using)
     if key not in _sql:
         quote = connection.ops.quote_name
         where_fields = _columns(model, where)
         sql = (
-            f"SELECT {load.columns} FROM {quote(model._meta.db_table)} "
+            f"SELECT {columns} FROM {quote(model._meta.db_table)} "
             f"WHERE {_where(where_fields, quote)}"
         )
         _sql[key] = (sql, where_fields)
@@ -84,35 +82,28 @@ def select_one(model: type[models.Model], using: str = "default", **where) -> mo
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
+        return cursor.fetchone()
+
+
+def select_one(model: type[models.Model], using: str = "default", **where) -> models.Model | None:
+    """The one row matching `where` (column = value, ANDed), or None. `where` must name a
+    unique set of columns; the instance has every concrete field loaded."""
+    load = loader(model, using)
+    row = _fetch_one(model, load.columns, using, where)
     return None if row is None else load(row)
 
 
 def select_pk(model: type[models.Model], using: str = "default", **where) -> object | None:
     """The primary key of the one row matching `where` (column = value, ANDed), or None."""
-    connection = connections[using]
-    key = ("pk", model, tuple(where), using)
-    if key not in _sql:
-        quote = connection.ops.quote_name
-        where_fields = _columns(model, where)
-        sql = (
-            f"SELECT {quote(model._meta.pk.column)} FROM {quote(model._meta.db_table)} "
-            f"WHERE {_where(where_fields, quote)}"
-        )
-        _sql[key] = (sql, where_fields)
-    sql, where_fields = _sql[key]
-    params = [
-        f.get_db_prep_value(v, connection)
-        for f, v in zip(where_fields, where.values(), strict=True)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    column = connections[using].ops.quote_name(model._meta.pk.column)
+    row = _fetch_one(model, column, using, where)
     return None if row is None else row[0]
 
 
 def insert(model: type[models.Model], values: dict, using: str = "default") -> int:
-    """INSERT one row of `values` (field name → Python value); its new primary key."""
+    """INSERT one row of `values` (field name → Python value); its new primary key.
+
+    Model defaults are not applied: `values` names every column that cannot be NULL."""
     connection = connections[using]
     key = ("insert", model, tuple(values), using)
     if key not in _sql:
