@@ -303,3 +303,16 @@ def test_a_body_over_the_limit_is_413(world, api, provider, settings):
     r = call(api, "POST", "/proxy/upload", data=b"x" * 2000, content_type="text/plain")
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
     assert provider.received() == []
+
+
+def test_a_cookie_one_users_provider_set_never_goes_out_with_another_users_call(
+    world, api, provider
+):
+    # Calls for every connection share the process's outbound sessions.
+    provider.route("GET", "/login", headers={"Set-Cookie": "sid=alice-session; Path=/"}, json={})
+    provider.route("GET", "/user", json={"login": "bob"})
+    other = make_connection(world.github, "conn-2", credentials={"access_token": "gho_bob"})
+    assert call(api, "GET", "/proxy/login").status_code == 200
+    assert call(api, "GET", "/proxy/user", connection=other.connection_id).status_code == 200
+    sent = provider.received("GET", "/user")[-1].headers
+    assert "Cookie" not in sent and sent["Authorization"] == "Bearer gho_bob"

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 
@@ -25,6 +26,9 @@ def session() -> requests.Session:
     if s is None:
         s = _local.session = requests.Session()
         s.trust_env = False
+        # Keep no cookies: a thread makes calls for many connections (end users), and a
+        # cookie a provider set during one user's call must never go out with another's.
+        s.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     return s
 
 
