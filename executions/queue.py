@@ -50,24 +50,19 @@ RETURNING {columns}
 """
 
 
-def _claim(env_id: int, moment: datetime) -> Execution | None:
+def _claim(env_id: int) -> Execution | None:
     """Claim one runnable row of the environment; the claimed execution, or None."""
     connection = connections["default"]
     load = sql.loader(Execution)
-    stamp = Execution._meta.get_field("started").get_db_prep_value(moment, connection)
-    params = [stamp, stamp, env_id, stamp, env_id, env_id]
     # SQLite: BEGIN IMMEDIATE (settings) takes the write lock first. PostgreSQL: a
     # transaction-scoped advisory lock per environment, which, unlike locking the
     # environment's row, writes nothing.
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # The claim need not wait for its WAL flush: if the server crashed before it,
-            # the row would simply be queued again, as after any lost claim.
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s),"
-                " set_config('synchronous_commit', 'off', true)",
-                [CLAIM_LOCK, env_id % 2**31],
-            )
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLAIM_LOCK, env_id % 2**31])
+        # Read the clock under the lock, so that start times follow the claims' order.
+        stamp = Execution._meta.get_field("started").get_db_prep_value(now(), connection)
+        params = [stamp, stamp, env_id, stamp, env_id, env_id]
         cursor.execute(CLAIM_SQL.format(columns=load.columns), params)
         row = cursor.fetchone()
     if row is None:
@@ -111,7 +106,7 @@ def claim_next(env_id: int, look_first: bool = True) -> tuple[Execution | None, 
     queued = lambda: Execution.objects.filter(environment_id=env_id, status=Status.QUEUED)  # noqa: E731
     if look_first and not _anything_due(env_id, moment):
         return None, queued().aggregate(t=Min("next_attempt_at"))["t"]
-    claimed = _claim(env_id, moment)
+    claimed = _claim(env_id)
     if claimed is None:
         # Nothing runnable now (slots full, or only busy connections' runs are due): a
         # running loop picks the rest up when its run ends. Say when a backoff ends.
