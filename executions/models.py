@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, models
+from django.db import DatabaseError, models, transaction
 from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils.timezone import now
@@ -265,15 +265,31 @@ class Execution(models.Model):
                 )
         else:
             # Every run ends here: a prepared UPDATE, not the ORM's per-call compile.
-            changed = _retrying(lambda: sql.update(Execution, fields, **guard))
+            write = lambda: sql.update(Execution, fields, **guard)  # noqa: E731
+            if self.is_async and fields["status"] in (Status.SUCCEEDED, Status.FAILED):
+                from webhooks.models import webhook_urls  # imported here: webhooks imports us
+
+                if webhook_urls(self):
+                    write = lambda: self._end_announced(fields, guard)  # noqa: E731
+            changed = _retrying(write)
         if changed:
             for name, value in fields.items():
                 setattr(self, name, value)
-            if self.is_async and "finished" in fields:
-                from webhooks.models import Delivery  # imported here: webhooks imports this
-
-                Delivery.objects.announce(self)
         return bool(changed)
+
+    def _end_announced(self, fields: dict, guard: dict) -> int:
+        """The final write of an async run and its webhooks' rows, in one transaction: a
+        run never ends without the deliveries that announce it (the webhook sweep sends
+        any whose task was lost)."""
+        from webhooks.models import Delivery
+
+        with transaction.atomic():
+            changed = sql.update(Execution, fields, **guard)
+            if changed:
+                for name, value in fields.items():
+                    setattr(self, name, value)
+                Delivery.objects.announce(self)
+        return changed
 
     def claim(self) -> bool:
         """queued → running, for the one worker whose guarded update wins."""

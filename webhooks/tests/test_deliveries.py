@@ -11,7 +11,7 @@ from django_q.models import Schedule
 
 from conftest import SECRET, deploy_source, make_connection, trigger
 from executions.models import Execution
-from integrations.models import Connection, Environment
+from integrations.models import Connection, Environment, FunctionVersion
 from tests.processes import free_port
 from webhooks import models, signing, tasks
 from webhooks.models import Delivery, webhook_urls
@@ -330,3 +330,34 @@ def test_it_checks_the_webhook_settings(settings):
     settings.WEBHOOK_MAX_ATTEMPTS = 0
     settings.WEBHOOK_TIMEOUT_SECONDS = 0
     assert [e.id for e in check_webhook_settings(None)] == ["webhooks.E001", "webhooks.E002"]
+
+
+def test_a_run_never_ends_without_its_deliveries(hooked, receiver, monkeypatch):
+    # The delivery rows are written in the run's final transaction: when writing them
+    # fails, the run's end is rolled back too and written again with them.
+    from django.db import DatabaseError
+
+    from executions.queue import claim_next
+    from executions.tasks import run_attempt
+
+    real_create, failures = models.DeliveryQuerySet.create, []
+
+    def flaky_create(queryset, **kw):
+        if not failures:
+            failures.append(kw["url"])
+            raise DatabaseError("database is locked")
+        return real_create(queryset, **kw)
+
+    monkeypatch.setattr(models.DeliveryQuerySet, "create", flaky_create)
+    monkeypatch.setattr("executions.tasks.enqueue", lambda *a: None)  # no inline drain loop
+    monkeypatch.setattr("executions.models.time.sleep", lambda s: None)
+    version = FunctionVersion.objects.get(function__name="act", active=True)
+    connection = hooked.connection
+    connection.integration = hooked.github
+    Execution.create_for(connection, version, {}, is_async=True)
+    execution, _ = claim_next(hooked.env.pk)
+    run_attempt(execution)
+    execution.refresh_from_db()
+    assert failures == [receiver.url]
+    assert execution.status == "succeeded"
+    assert list(execution.webhook_deliveries.values_list("url", flat=True)) == [receiver.url]
