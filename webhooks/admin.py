@@ -80,7 +80,14 @@ class DeliveryAdmin(admin.ModelAdmin):
             text = obj.body
         return format_html("<pre>{}</pre>", text)
 
-    @admin.action(description="Resend the selected webhooks (as new deliveries)")
+    def has_operate_permission(self, request) -> bool:
+        # Resending is an operation, not an edit: it needs the right to change deliveries,
+        # which the read-only operator group does not have.
+        return request.user.has_perm("webhooks.change_delivery")
+
+    @admin.action(
+        description="Resend the selected webhooks (as new deliveries)", permissions=["operate"]
+    )
     def resend(self, request, queryset: QuerySet[Delivery]) -> None:
         copies = [delivery.resend() for delivery in queryset]
         self.message_user(request, f"{len(copies)} webhook(s) queued again.", messages.SUCCESS)

@@ -357,6 +357,14 @@ def test_the_operator_group_views_everything_and_changes_nothing(world, client):
         {"action": "retry_selected", "index": "0", "_selected_action": [failed.pk]},
     )
     assert Execution.objects.count() == 1
+    delivery = Delivery.objects.create(
+        execution=failed, environment=world.env, url="http://a.test/h", body="{}"
+    )
+    client.post(
+        "/admin/webhooks/delivery/",
+        {"action": "resend", "index": "0", "_selected_action": [delivery.pk]},
+    )
+    assert Delivery.objects.count() == 1
 
 
 def test_it_cancels_selected_runs_in_bulk_and_never_deletes_records(world, staff):
