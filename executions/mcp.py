@@ -115,8 +115,9 @@ def call_tool(connection: Connection, params: dict) -> dict:
         raise RpcError(INVALID_PARAMS, "params.arguments must be an object")
     integration = connection.integration
     try:
+        # The connection is loaded already: look up the action alone (to_run=False).
         _, version = resolve_action(
-            integration.environment, integration.unique_key, connection.connection_id, name
+            integration.environment, integration.unique_key, connection.connection_id, name, False
         )
     except ApiError as exc:
         # A disabled or unknown action is not a tool of this server.

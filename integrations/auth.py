@@ -68,7 +68,7 @@ def lean_post_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
                 raise  # Django logs it and answers with the JSON 500 handler
             status, body, headers = answer
             if status == 405:
-                headers["Allow"] = "POST, OPTIONS"
+                headers["Allow"] = "POST"
             return raw_json(body, status, headers=headers)
 
     return wrapper
