@@ -5,28 +5,9 @@ import responses
 
 from conftest import deploy_source, trigger
 from executions.models import Execution
+from tests.actions import CREATE_ISSUE
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CREATE_ISSUE = """
-from nango import create_action
-
-def run(nango, input):
-    nango.log("creating issue")
-    r = nango.post(f"/repos/{input['repo']}/issues", data={"title": input["title"]})
-    return {"id": r.data["id"], "url": r.data["html_url"]}
-
-action = create_action(
-    description="Create an issue",
-    version="1.0.0",
-    input={"type": "object", "properties": {"repo": {"type": "string"},
-           "title": {"type": "string", "minLength": 1}},
-           "required": ["repo", "title"], "additionalProperties": False},
-    output={"type": "object", "properties": {"id": {"type": "integer"},
-            "url": {"type": "string"}}, "required": ["id", "url"]},
-    exec=run,
-)
-"""
 
 
 @pytest.fixture

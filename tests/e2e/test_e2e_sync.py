@@ -6,30 +6,12 @@ import uuid
 
 import pytest
 
+from tests.actions import CREATE_ISSUE
+
 pytestmark = pytest.mark.e2e
 
 TOKEN = "gho_e2e_token_1234"
 OTHER_TOKEN = "gho_other_env_token_5678"
-
-CREATE_ISSUE = """
-from nango import create_action
-
-def run(nango, input):
-    nango.log("creating issue")
-    r = nango.post(f"/repos/{input['repo']}/issues", data={"title": input["title"]})
-    return {"id": r.data["id"], "url": r.data["html_url"]}
-
-action = create_action(
-    description="Create an issue",
-    version="1.0.0",
-    input={"type": "object", "properties": {"repo": {"type": "string"},
-           "title": {"type": "string", "minLength": 1}},
-           "required": ["repo", "title"], "additionalProperties": False},
-    output={"type": "object", "properties": {"id": {"type": "integer"},
-            "url": {"type": "string"}}, "required": ["id", "url"]},
-    exec=run,
-)
-"""
 
 WHOAMI = """
 from nango import create_action
