@@ -93,6 +93,21 @@ def gunicorn_command(
     ]  # fmt: skip
 
 
+def spawn(args: list[str], env: dict[str, str], logfile: Path) -> subprocess.Popen:
+    """A platform process in its own process group (so `stop_group` reaches its children),
+    its output appended to `logfile`."""
+    with open(logfile, "ab") as log:
+        return subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
     """SIGTERM the process group, wait up to `grace` seconds, then SIGKILL what is left.
 

@@ -18,7 +18,14 @@ import pytest
 import requests
 
 from tests.fakeprovider import FakeProvider
-from tests.processes import ROOT, free_port, gunicorn_command, manage, platform_env, stop_group
+from tests.processes import (
+    free_port,
+    gunicorn_command,
+    manage,
+    platform_env,
+    spawn,
+    stop_group,
+)
 
 START_TIMEOUT_SECONDS = 30
 COMMAND_TIMEOUT_SECONDS = 120
@@ -61,16 +68,8 @@ class Gunicorn:
         for _ in range(3):  # a port taken between free_port() and bind: try another one
             port = free_port()
             self.url = f"http://127.0.0.1:{port}"
-            with open(self.logfile, "ab") as log:
-                self.proc = subprocess.Popen(
-                    gunicorn_command(port, self.workers, self.threads, extra=self.extra),
-                    cwd=ROOT,
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            command = gunicorn_command(port, self.workers, self.threads, extra=self.extra)
+            self.proc = spawn(command, self.env, self.logfile)
             if self._wait_ready():
                 return self
             self.stop()

@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import Platform, run_node
 from tests.fakeprovider import FakeProvider
-from tests.processes import ROOT, manage, scratch_postgres, stop_group
+from tests.processes import ROOT, manage, scratch_postgres, spawn, stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -73,16 +73,9 @@ class Worker:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Worker":
-        with open(self.logfile, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = spawn(
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"], self.env, self.logfile
+        )
         return self
 
     def kill(self) -> None:
