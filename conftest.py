@@ -1,6 +1,10 @@
 """The test world: two environments (ours and a stranger's), make_* helpers, an API client."""
 
 import textwrap
+import threading
+import time
+import types
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -29,6 +33,100 @@ def _fast_settings(settings, tmp_path, monkeypatch):
     settings.AUTH_CACHE_SECONDS = 0  # each test makes its environments anew
     settings.FUNCTION_CACHE_SECONDS = 0
     settings.WEBHOOK_SETTINGS_CACHE_SECONDS = 0
+
+
+class Clock:
+    """The tests' clock, in place of the `time` module of the modules a test names.
+
+    Its monotonic time moves only when code sleeps on it or the test advances it, so a test
+    asserts how long something waited without waiting, and without wall-clock bounds
+    that a busy machine breaks. Not `blocking`, a sleep moves the clock at once; `blocking`,
+    it waits (a real wait, bounded) until the test advances the clock that far. `at()`
+    runs a callback when the clock reaches a time. `perf_counter` stays real: it only
+    measures what the code records.
+    """
+
+    def __init__(self, blocking: bool = False) -> None:
+        self.now = self.start = time.monotonic()
+        self.blocking = blocking
+        self.slept = 0.0
+        self.sleepers = 0
+        self.released = False
+        self._changed = threading.Condition()
+        self._events: list[tuple[float, Callable[[], None]]] = []
+
+    @property
+    def elapsed(self) -> float:
+        return self.now - self.start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return time.time() + self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        seconds = max(float(seconds), 0.0)
+        if not self.blocking:
+            self.slept += seconds
+            self.advance(seconds)
+            return
+        with self._changed:
+            until = self.now + seconds
+            self.sleepers += 1
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self.now >= until or self.released, timeout=10)
+            self.sleepers -= 1
+
+    def tick(self, seconds: float) -> None:
+        """Advance once a thread sleeps on the clock: one turn of that thread's loop."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.sleepers > 0, timeout=10)
+        self.advance(seconds)
+
+    def release(self) -> None:
+        """Wake every blocked sleeper for good (the test is over)."""
+        with self._changed:
+            self.released = True
+            self._changed.notify_all()
+
+    def advance(self, seconds: float) -> None:
+        with self._changed:
+            self.now += seconds
+            due = [e for e in self._events if e[0] <= self.now]
+            self._events = [e for e in self._events if e[0] > self.now]
+            self._changed.notify_all()
+        for _, callback in sorted(due, key=lambda e: e[0]):
+            callback()
+
+    def at(self, after: float, callback: Callable[[], None]) -> None:
+        with self._changed:
+            self._events.append((self.now + after, callback))
+
+    def module(self) -> types.SimpleNamespace:
+        return types.SimpleNamespace(
+            monotonic=self.monotonic,
+            time=self.time,
+            sleep=self.sleep,
+            perf_counter=time.perf_counter,
+        )
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Callable[..., Clock]:
+    """`clock("nangosite.lib.http", ...)`: a Clock installed as those modules' `time`."""
+
+    made: list[Clock] = []
+
+    def install(*modules: str, blocking: bool = False) -> Clock:
+        made.append(Clock(blocking))
+        for name in modules:
+            monkeypatch.setattr(f"{name}.time", made[-1].module())
+        return made[-1]
+
+    yield install
+    for each in made:
+        each.release()
 
 
 def make_env(name: str = "dev", secret: str = SECRET) -> Environment:

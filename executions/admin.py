@@ -22,10 +22,8 @@ from django.utils.html import format_html
 from django.utils.timezone import is_naive, make_aware
 
 from executions import dashboard
-from executions.models import TERMINAL, Execution, Status
-from executions.queue import needs_wake
-from executions.tasks import wake
-from integrations.models import Function, FunctionVersion, Integration
+from executions.models import TERMINAL, Execution, RetryRefused, Status
+from integrations.models import Function, Integration
 from nangosite.lib.pretty import json_html
 
 # Rows counted for the list's paginator: past this it says "10,000+" (narrow the filters).
@@ -38,7 +36,7 @@ LIST_COLUMNS = [
     "environment__name",
     "provider_config_key",
     "action_name",
-    "connection_ref",
+    "connection_id",
     "is_async",
     "status",
     "http_status",
@@ -162,7 +160,7 @@ class ConnectionFilter(InputFilter):
 
     def queryset(self, request, queryset):
         if "connection" in self.used_parameters:
-            return queryset.filter(connection_ref=self.used_parameters["connection"])
+            return queryset.filter(connection_id=self.used_parameters["connection"])
         return queryset
 
 
@@ -188,43 +186,13 @@ def _moment(value: str):
     return moment
 
 
-def retry(execution: Execution) -> Execution:
-    """A new async run of the same action and input on the same connection, queued now.
-
-    It uses the action's live version (a fix deployed since is what a retry wants).
-    Raises ValueError with a reason a person can act on.
-    """
-    connection = execution.connection
-    if connection is None:
-        raise ValueError("its connection was deleted")
-    version = FunctionVersion.objects.live(
-        execution.environment_id, execution.provider_config_key, execution.action_name
-    )
-    if version is None:
-        raise ValueError("the action is no longer deployed")
-    if not version.function.enabled:
-        raise ValueError("the action is disabled")
-    connection.integration = version.function.integration
-    return Execution.create_for(
-        connection, version, execution.input, is_async=True, max_retries=execution.max_retries
-    )
-
-
 def retry_all(executions) -> tuple[list[Execution], list[str]]:
     made, refused = [], []
     for execution in executions:
         try:
-            made.append(retry(execution))
-        except ValueError as exc:
-            refused.append(f"{execution.code}: {exc}")
-    for env_id in {e.environment_id for e in made}:
-        new = [e for e in made if e.environment_id == env_id]
-        concurrency = new[0].environment.action_concurrency
-        # As a trigger does: one wake-up per run that may start now, up to the
-        # environment's concurrency (each drain loop then runs until the queue is empty).
-        for execution in new[:concurrency]:
-            if needs_wake(execution, concurrency):
-                wake(env_id)
+            made.append(execution.retry())
+        except RetryRefused as exc:
+            refused.append(f"{execution.code}: {exc.message}")
     return made, refused
 
 
@@ -247,7 +215,7 @@ class ExecutionAdmin(admin.ModelAdmin):
     list_display = [
         "short_code",
         "action",
-        "connection_ref",
+        "connection_id",
         "environment_name",
         "status_display",
         "error_display",
@@ -265,7 +233,7 @@ class ExecutionAdmin(admin.ModelAdmin):
         CreatedFilter,
         ModeFilter,
     ]
-    search_fields = ["=code", "=connection_ref"]
+    search_fields = ["=code", "=connection_id"]
     search_help_text = "An execution id (UUID) or a connection id, exactly."
     ordering = ["-created"]
     list_select_related = ["environment"]
@@ -286,9 +254,9 @@ class ExecutionAdmin(admin.ModelAdmin):
         try:
             code = uuid.UUID(term)
         except ValueError:
-            return queryset.filter(connection_ref=term), False
+            return queryset.filter(connection_id=term), False
         # Connection ids are often UUIDs too.
-        return queryset.filter(Q(code=code) | Q(connection_ref=term)), False
+        return queryset.filter(Q(code=code) | Q(connection_id=term)), False
 
     def get_changelist(self, request, **kwargs):
         return ExecutionChangeList
@@ -336,7 +304,7 @@ class ExecutionAdmin(admin.ModelAdmin):
         failed = queryset.filter(status=Status.FAILED).order_by()
         ids = list(failed.values_list("pk", flat=True)[: BULK_RETRY_LIMIT + 1])
         rows = Execution.objects.filter(pk__in=ids[:BULK_RETRY_LIMIT]).select_related(
-            "connection", "environment"
+            "connection_record", "environment"
         )
         made, refused = retry_all(rows.order_by("created"))
         for new in made:
@@ -378,7 +346,9 @@ class ExecutionAdmin(admin.ModelAdmin):
             raise _NotPost
         if not self.has_operate_permission(request):
             raise PermissionDenied
-        return get_object_or_404(Execution.objects.select_related("connection"), pk=pk)
+        return get_object_or_404(
+            Execution.objects.select_related("connection_record", "environment"), pk=pk
+        )
 
     def retry_view(self, request, pk: int):
         try:
@@ -406,14 +376,24 @@ class ExecutionAdmin(admin.ModelAdmin):
             messages.error(request, f"Not cancelled: the run is already {execution.status}.")
         return HttpResponseRedirect(_change_url(execution))
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        execution = (
+    def get_object(self, request, object_id, from_field=None):
+        # The detail page loads its row once: change_view() below asks for it first, with
+        # what the page shows, and Django's own change view asks again.
+        loaded = getattr(request, "_execution", None)
+        if loaded is not None and str(loaded.pk) == str(object_id):
+            return loaded
+        if not str(object_id).isdigit():
+            return None
+        return (
             Execution.objects.select_related(
-                "environment", "connection", "function_version__function"
+                "environment", "connection_record", "function_version__function"
             )
-            .filter(pk=object_id if str(object_id).isdigit() else None)
+            .filter(pk=object_id)
             .first()
         )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        execution = request._execution = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if execution is not None:
             extra.update(
@@ -498,10 +478,10 @@ def detail_context(e: Execution) -> dict:
 
 
 def _connection_link(e: Execution):
-    if e.connection_id is None:
-        return f"{e.connection_ref} (deleted)"
-    url = reverse("admin:integrations_connection_change", args=[e.connection_id])
-    return format_html('<a href="{}">{}</a>', url, e.connection_ref)
+    if e.connection_record_id is None:
+        return f"{e.connection_id} (deleted)"
+    url = reverse("admin:integrations_connection_change", args=[e.connection_record_id])
+    return format_html('<a href="{}">{}</a>', url, e.connection_id)
 
 
 def _deliveries(e: Execution) -> list[dict] | None:

@@ -3,25 +3,23 @@
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import requests
-from django.conf import settings
 from django.db import transaction
 from django.utils.timezone import now
 
-from integrations.credentials import RefreshError, fresh_credentials
+from integrations.credentials import fresh_credentials
+from integrations.errors import IncompleteConnection, RefreshError
 from integrations.models import Connection
-from integrations.providers import TemplateError
+from integrations.recorder import Recorder, secrets_of
 from nango.errors import ActionError, HttpError, NetworkError
 from nango.response import Response, ready
 from nangosite.lib import http
 
+__all__ = ["ActionCancelled", "ActionContext", "ActionTimeout", "Recorder"]
+
 LEVELS = ("debug", "info", "warn", "error")
-MAX_LOG_LINES = 1000
-MAX_LOG_CHARS = 99_000
-REDACTED = "[REDACTED]"
 
 
 class ActionTimeout(BaseException):
@@ -33,70 +31,6 @@ class ActionTimeout(BaseException):
 
 class ActionCancelled(BaseException):
     """Raised inside a run that was cancelled (POST /executions/<id>/cancel)."""
-
-
-@dataclass
-class Recorder:
-    """What a run leaves behind: its log lines and every provider call."""
-
-    logs: list = field(default_factory=list)
-    calls: list = field(default_factory=list)
-    # Secret values to scrub from anything recorded.
-    secrets: set = field(default_factory=set)
-    # `dryrun --save` keeps whole responses to replay them in tests.
-    capture: bool = False
-    captured: list = field(default_factory=list)
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret and len(secret) >= 4:
-                # URLs hold secrets percent-encoded and JSON text holds them escaped:
-                # scrub those spellings too.
-                escaped = json.dumps(secret)[1:-1]
-                for form in {secret, quote(secret, safe=""), quote_plus(secret), escaped}:
-                    text = text.replace(form, REDACTED)
-        return text
-
-    def redact_json(self, value: object) -> object:
-        text = json.dumps(value)
-        scrubbed = self.redact(text)
-        return value if scrubbed == text else json.loads(scrubbed)
-
-    def log(self, level: str, message: str) -> None:
-        if len(self.logs) >= MAX_LOG_LINES:
-            return
-        if len(self.logs) == MAX_LOG_LINES - 1:
-            level, message = "warn", f"log limit of {MAX_LOG_LINES} lines reached"
-        self.logs.append(
-            {
-                "at": now().isoformat(),
-                "level": level,
-                "message": self.redact(message)[:MAX_LOG_CHARS],
-            }
-        )
-
-    def call(self, attempt: http.Attempt) -> None:
-        entry = {
-            "method": attempt.method,
-            "url": self.redact(attempt.url),
-            "status": attempt.status,
-            "duration_ms": round(attempt.duration_ms, 2),
-            "attempt": attempt.attempt + 1,
-        }
-        if attempt.error:
-            entry["error"] = attempt.error
-        if attempt.wait_s:
-            entry["retry_in_s"] = round(attempt.wait_s, 3)
-        self.calls.append(entry)
-
-
-def _secrets_of(credentials: dict) -> set:
-    found = set()
-    for key, value in credentials.items():
-        if key in ("type", "expires_at") or not isinstance(value, str):
-            continue
-        found.add(value)
-    return found
 
 
 def dig(data: object, path: str) -> object:
@@ -125,7 +59,7 @@ class ActionContext:
         self.connection_id = connection.connection_id
         self.provider_config_key = connection.integration.unique_key
         self.provider = connection.integration.provider
-        recorder.secrets |= _secrets_of(connection.credentials)
+        recorder.secrets |= secrets_of(connection.credentials)
 
     # --- provider calls -------------------------------------------------------------
 
@@ -138,7 +72,7 @@ class ActionContext:
             credentials = fresh_credentials(self._connection)
         except RefreshError as exc:
             raise ActionError({"message": str(exc), "type": "refresh_failed"}) from None
-        self._recorder.secrets |= _secrets_of(credentials)
+        self._recorder.secrets |= secrets_of(credentials)
         return credentials
 
     def proxy(
@@ -154,50 +88,32 @@ class ActionContext:
     ) -> Response:
         self._check_deadline()
         method = method.upper()
-        credentials = self._credentials()
-        try:
-            base, auth_headers, auth_query = self._connection.provider_call_parts(
-                credentials, base_url_override
-            )
-        except TemplateError as exc:
-            raise ActionError({"message": f"connection is missing configuration: {exc}"}) from None
-        if endpoint.startswith(base):
-            endpoint = endpoint[len(base) :]
-        if endpoint and not endpoint.startswith("/"):
-            endpoint = "/" + endpoint
-        url = base + endpoint
-        if isinstance(params, str):
-            url += ("&" if "?" in url else "?") + params.lstrip("?")
-            params = None
-        query = {**(params or {}), **auth_query}
-        prepared = requests.models.PreparedRequest()
-        prepared.prepare_url(url, query or None)
-
-        request_headers = {"User-Agent": "nangosite-action"}
-        request_headers.update(auth_headers)
-        request_headers.update(headers or {})
         body_json = body_data = None
         if method in ("POST", "PUT", "PATCH", "DELETE") and data is not None:
             if isinstance(data, dict | list):
                 body_json = data
             else:
                 body_data = data
-        policy = self._connection.retry_policy(retries, retry_on or ())
         try:
-            raw = http.send(
-                http.Request(
-                    method,
-                    prepared.url,
-                    json=body_json,
-                    data=body_data,
-                    headers=request_headers,
-                    timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-                ),
-                policy,
+            raw = self._connection.call(
+                method,
+                endpoint,
+                params=params,
+                json=body_json,
+                data=body_data,
+                headers=headers,
+                retries=retries,
+                retry_on=retry_on or (),
+                base_url_override=base_url_override,
                 deadline=self._deadline,
-                on_attempt=self._recorder.call,
+                recorder=self._recorder,
+                user_agent="nangosite-action",
             )
-            response = Response.parse(raw.status_code, dict(raw.headers), raw.content)
+        except RefreshError as exc:
+            raise ActionError({"message": str(exc), "type": "refresh_failed"}) from None
+        except IncompleteConnection as exc:
+            message = f"connection is missing configuration: {exc.detail}"
+            raise ActionError({"message": message}) from None
         except http.DeadlineExceeded:
             raise ActionTimeout() from None
         except http.HttpError as exc:
@@ -205,12 +121,13 @@ class ActionContext:
                 raise NetworkError(self._recorder.redact(str(exc))) from None
             raw = exc.response
             response = Response.parse(raw.status_code, dict(raw.headers), raw.content)
-            self._capture(method, prepared.url, data, response)
+            self._capture(method, raw.request.url, data, response)
             raise HttpError(
-                f"{method} {self._recorder.redact(prepared.url)} answered {raw.status_code}",
+                f"{method} {self._recorder.redact(raw.request.url)} answered {raw.status_code}",
                 response,
             ) from None
-        self._capture(method, prepared.url, data, response)
+        response = Response.parse(raw.status_code, dict(raw.headers), raw.content)
+        self._capture(method, raw.request.url, data, response)
         return response
 
     def _capture(self, method: str, url: str, data: object, response: Response) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from django.conf import settings
 
-from executions.context import Recorder
-from executions.runner import Outcome, execute
+from executions.runner import RunResult, execute
 from integrations.functions import Compiled, action_timeout, compiled, schema_errors
 from integrations.models import Connection, Environment
+from integrations.recorder import Recorder
 
 
 class DryRunError(Exception):
@@ -18,7 +18,7 @@ class DryRunError(Exception):
 
 @dataclass
 class DryRun:
-    outcome: Outcome
+    run: RunResult
     connection: Connection
     compiled: Compiled
     # Schema mismatches reported as warnings when validation was not asked for.
@@ -68,21 +68,21 @@ def dry_run(
         ]
     recorder = Recorder(capture=save)
     timeout = action_timeout(loaded.action.timeout)
-    outcome = execute(loaded, connection, input, timeout, recorder, validate=validate)
-    if not validate and outcome.ok:
+    result = execute(loaded, connection, input, timeout, recorder, validate=validate)
+    if not validate and result.ok:
         warnings += [
             f"output {e['path']}: {e['message']}"
-            for e in schema_errors(loaded.output_validator, outcome.output)
+            for e in schema_errors(loaded.output_validator, result.output)
         ]
     fixture = root / key / "tests" / f"{path.stem}.json"
-    if save and outcome.ok:
+    if save and result.ok:
         fixture.parent.mkdir(exist_ok=True)
         fixture.write_text(
             json.dumps(
-                {"input": input, "output": outcome.output, "calls": recorder.captured},
+                {"input": input, "output": result.output, "calls": recorder.captured},
                 indent=2,
                 sort_keys=True,
             )
             + "\n"
         )
-    return DryRun(outcome, connection, loaded, warnings, fixture)
+    return DryRun(result, connection, loaded, warnings, fixture)

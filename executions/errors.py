@@ -1,4 +1,5 @@
-"""How a run can fail, and the error body each failure gives the caller.
+"""How a run can fail, and the error body each failure gives the caller; and the domain
+errors a trigger is refused with before anything runs.
 
 Shapes follow Nango's (`{"error": {"code", "message", "payload"?, "upstream"?}}`), plus
 `errors` for the schema checks Nango does not make.
@@ -7,6 +8,30 @@ Shapes follow Nango's (`{"error": {"code", "message", "payload"?, "upstream"?}}`
 from dataclasses import dataclass
 
 from nango.response import Response
+from nangosite.lib.errors import DomainError
+
+INVALID_INPUT_MESSAGE = "The action input does not match the action's input schema"
+
+
+class InvalidActionInput(DomainError):
+    """An async trigger's input breaks the input schema (a sync run records it instead)."""
+
+    code = "invalid_action_input"
+    message = INVALID_INPUT_MESSAGE
+
+    def __init__(self, errors: list[dict]) -> None:
+        super().__init__(errors=errors)
+
+
+class IdempotencyConflict(DomainError):
+    code = "idempotency_key_conflict"
+    message = "This Idempotency-Key was used with a different request."
+
+
+class IdempotencyInProgress(DomainError):
+    code = "idempotency_key_in_progress"
+    message = "The first request with this Idempotency-Key is still running; retry later."
+
 
 UPSTREAM_HEADERS = ("content-type", "retry-after")
 
@@ -35,11 +60,7 @@ class Failure:
 
 def invalid_input(errors: list) -> Failure:
     return Failure(
-        "invalid_action_input",
-        400,
-        "The action input does not match the action's input schema",
-        errors=errors,
-        retryable=False,
+        InvalidActionInput.code, 400, INVALID_INPUT_MESSAGE, errors=errors, retryable=False
     )
 
 

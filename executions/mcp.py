@@ -9,18 +9,18 @@ actions are the tools. `tools/call` runs the action synchronously exactly as
 """
 
 import json
+import re
 
 from django.http import HttpResponse
-from rest_framework import serializers
-from rest_framework.decorators import api_view
 from rest_framework.exceptions import ParseError
 
-from executions.models import Execution
-from executions.tasks import run_attempt
-from executions.views import resolve_action
+from executions.models import Execution, TriggerRequest
 from integrations import tools
-from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection, Integration
-from nangosite.api import ApiError, raw_json, validation_errors
+from integrations.auth import lean_post_view
+from integrations.errors import ActionDisabled, ActionNotFound, UnknownConnection, UnknownProvider
+from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection, FunctionVersion
+from nangosite.api import raw_json, read_json, validation_errors
+from nangosite.lib.headers import Header, parse_headers
 
 # Newest first; an unknown version asked by a client is answered with the first.
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
@@ -46,37 +46,33 @@ class RpcError(Exception):
         return {"jsonrpc": "2.0", "id": id, "error": error}
 
 
-class McpHeaders(serializers.Serializer):
-    connection_id = serializers.RegexField(CONNECTION_ID_PATTERN, max_length=255)
-    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255)
-    mcp_protocol_version = serializers.ChoiceField(PROTOCOL_VERSIONS, required=False)
-
-    @classmethod
-    def from_request(cls, request) -> "McpHeaders":
-        names = {
-            "HTTP_CONNECTION_ID": "connection_id",
-            "HTTP_PROVIDER_CONFIG_KEY": "provider_config_key",
-            "HTTP_MCP_PROTOCOL_VERSION": "mcp_protocol_version",
-        }
-        meta = request.META
-        return cls(data={field: meta[key] for key, field in names.items() if key in meta})
+HEADERS = (
+    Header("connection_id", required=True, pattern=re.compile(CONNECTION_ID_PATTERN)),
+    Header("provider_config_key", required=True, pattern=re.compile(KEY_PATTERN)),
+    Header("mcp_protocol_version", kind="choice", choices=PROTOCOL_VERSIONS),
+)
 
 
-def mcp_connection(env, headers: dict) -> Connection:
+def mcp_connection(env, meta: dict) -> Connection:
+    """The connection the request's headers name; else a JSON-RPC error to answer."""
+    headers, problems = parse_headers(meta, HEADERS)
+    if problems:
+        errors = validation_errors(problems)
+        message = "; ".join(f"{e['path'][0]}: {e['message']}" for e in errors)
+        raise RpcError(
+            INVALID_REQUEST,
+            f"Invalid request headers: {message}",
+            {"code": "invalid_headers", "errors": errors},
+            400,
+        )
     try:
-        return Connection.objects.lookup(
+        connection = Connection.objects.resolve(
             env, headers["provider_config_key"], headers["connection_id"]
         )
-    except Connection.DoesNotExist:
-        pass
-    key = headers["provider_config_key"]
-    if not Integration.objects.filter(environment=env, unique_key=key).exists():
-        raise RpcError(
-            UNKNOWN_CONNECTION, "Failed to find provider", {"code": "unknown_provider"}, 400
-        )
-    raise RpcError(
-        UNKNOWN_CONNECTION, "Failed to find connection", {"code": "unknown_connection"}, 400
-    )
+    except (UnknownProvider, UnknownConnection) as exc:
+        raise RpcError(UNKNOWN_CONNECTION, exc.message, {"code": exc.code}, 400) from None
+    connection.integration.environment = env  # the one the key named: no query for it
+    return connection
 
 
 def initialize(connection: Connection, params: dict) -> dict:
@@ -100,13 +96,6 @@ def list_tools(connection: Connection, params: dict) -> dict:
     return {"tools": [tools.mcp_tool(v) for v in versions]}
 
 
-def run_sync(connection: Connection, version, input: object) -> Execution:
-    """Run an action now, in this process, as a sync `POST /action/trigger` does."""
-    execution = Execution.create_for(connection, version, input)
-    run_attempt(execution)
-    return execution
-
-
 def call_tool(connection: Connection, params: dict) -> dict:
     name, arguments = params.get("name"), params.get("arguments")
     if not isinstance(name, str) or not name:
@@ -115,14 +104,20 @@ def call_tool(connection: Connection, params: dict) -> dict:
         raise RpcError(INVALID_PARAMS, "params.arguments must be an object")
     integration = connection.integration
     try:
-        # The connection is loaded already: look up the action alone (to_run=False).
-        _, version = resolve_action(
-            integration.environment, integration.unique_key, connection.connection_id, name, False
+        version = FunctionVersion.objects.runnable(
+            integration.environment_id, integration.unique_key, name
         )
-    except ApiError as exc:
+        # As a sync `POST /action/trigger`, on the connection already loaded.
+        request = TriggerRequest(
+            provider_config_key=integration.unique_key,
+            connection_id=connection.connection_id,
+            action_name=name,
+            input=tools.tool_input(version.input_schema, arguments),
+        )
+        execution = Execution.objects.trigger(integration.environment, request, connection)
+    except (ActionNotFound, ActionDisabled) as exc:
         # A disabled or unknown action is not a tool of this server.
         raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}", {"code": exc.code}) from None
-    execution = run_sync(connection, version, tools.tool_input(version.input_schema, arguments))
     status, data = execution.response()
     meta = {"executionId": str(execution.code)}
     if status == 200:
@@ -178,24 +173,14 @@ def _first_id(body: object) -> object:
     return first.get("id") if isinstance(first, dict) else None
 
 
-@api_view(["POST"])
-def mcp(request) -> HttpResponse:
+@lean_post_view
+def mcp(request, env) -> HttpResponse:
     try:
-        body = request.data
+        body = read_json(request)
     except ParseError:
         return raw_json(RpcError(PARSE_ERROR, "The body is not valid JSON").reply(), 400)
     try:
-        headers = McpHeaders.from_request(request)
-        if not headers.is_valid():
-            errors = validation_errors(headers.errors)
-            message = "; ".join(f"{e['path'][0]}: {e['message']}" for e in errors)
-            raise RpcError(
-                INVALID_REQUEST,
-                f"Invalid request headers: {message}",
-                {"code": "invalid_headers", "errors": errors},
-                400,
-            )
-        connection = mcp_connection(request.auth, headers.validated_data)
+        connection = mcp_connection(env, request.META)
     except RpcError as exc:
         return raw_json(exc.reply(_first_id(body)), exc.status)
     if isinstance(body, list):  # a batch (2025-03-26)

@@ -1,18 +1,29 @@
-import random
+import hashlib
+import json
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, models, transaction
-from django.db import connection as db_connection
-from django.db.models import F, Q
+from django.db import IntegrityError, models
+from django.db.models import Q
 from django.utils.timezone import now
 
 from executions import errors
-from executions.errors import Failure
+from executions.errors import (
+    Failure,
+    IdempotencyConflict,
+    IdempotencyInProgress,
+    InvalidActionInput,
+)
+from integrations.errors import ActionDisabled, ActionNotFound, UnknownConnection
 from integrations.models import Connection, Environment, FunctionVersion
 from nangosite.lib import sql
+from nangosite.lib.backoff import backoff
+from nangosite.lib.errors import DomainError
+
+POLL_SECONDS = 0.05
 
 
 class Status(models.TextChoices):
@@ -26,6 +37,48 @@ class Status(models.TextChoices):
 TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
 
+class Outcome(models.TextChoices):
+    """How one attempt ended (an entry of `attempt_log`)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    # Its process died (the sweep found its heartbeat stale).
+    CRASHED = "crashed"
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    """What a trigger asks for, checked (`executions/trigger_request.py` parses it)."""
+
+    provider_config_key: str
+    connection_id: str
+    action_name: str
+    input: object = None
+    is_async: bool = False
+    max_retries: int = 0
+    idempotency_key: str = ""
+
+    def digest(self) -> str:
+        """What a replay of an Idempotency-Key must repeat: action, connection, input."""
+        what = [self.provider_config_key, self.connection_id, self.action_name, self.input]
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+class RetryRefused(DomainError):
+    code = "retry_refused"
+
+
+# What a retry (`Execution.retry`) says when the trigger it makes is refused.
+RETRY_REFUSALS = {
+    ActionNotFound: "the action is no longer deployed",
+    ActionDisabled: "the action is disabled",
+    UnknownConnection: "its connection was deleted",
+    InvalidActionInput: "its input no longer matches the action's input schema",
+}
+
+
 class ExecutionQuerySet(models.QuerySet):
     def in_env(self, env: Environment) -> "ExecutionQuerySet":
         return self.filter(environment=env)
@@ -35,14 +88,77 @@ class ExecutionQuerySet(models.QuerySet):
         cutoff = now() - timedelta(seconds=settings.EXECUTION_STALE_SECONDS)
         return self.filter(status=Status.RUNNING, heartbeat__lt=cutoff)
 
+    def trigger(
+        self, env: Environment, request: TriggerRequest, connection: Connection | None = None
+    ) -> "Execution":
+        """Run (sync) or queue (async) the action a trigger names; the execution, ended
+        when sync. Every entrance calls this: `POST /action/trigger`,
+        `POST /actions/<integration>/<action>`, MCP's `tools/call` (with its `connection`
+        already loaded) and the admin's retry.
 
-def retry_backoff(attempt: int) -> float:
-    """Seconds before retry number `attempt` (1, 2, …): exponential, capped, half jitter."""
-    ceiling = min(
-        settings.RETRY_BACKOFF_MAX_SECONDS,
-        settings.RETRY_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1),
-    )
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+        Raises UnknownProvider, UnknownConnection, ActionNotFound, ActionDisabled,
+        InvalidActionInput (async: a queued run would only find out later),
+        IdempotencyConflict and IdempotencyInProgress.
+        """
+        from executions import tasks  # tasks runs what this creates, and imports this module
+
+        key, cid = request.provider_config_key, request.connection_id
+        version = FunctionVersion.objects.live(env.pk, key, request.action_name)
+        if version is None:
+            # A missing integration or connection is named first, as Nango orders them.
+            Connection.objects.resolve(env, key, cid, credentials=False)
+            raise ActionNotFound()
+        if connection is None:
+            # A run queued for later loads its credentials when it starts.
+            integration = version.function.integration
+            connection = Connection.objects.resolve(
+                env, key, cid, integration, credentials=not request.is_async
+            )
+        connection.integration = version.function.integration
+        version.check_enabled()
+        if request.is_async and (problems := version.input_errors(request.input)):
+            raise InvalidActionInput(problems)
+        digest = request.digest() if request.idempotency_key else ""
+        if digest and (earlier := self._idempotent(env, request.idempotency_key, digest)):
+            return earlier.replayed(version)
+        try:
+            # One INSERT in autocommit mode: atomic on its own, and a unique-key clash
+            # leaves no broken transaction behind.
+            execution = Execution.create_for(
+                connection,
+                version,
+                request.input,
+                is_async=request.is_async,
+                max_retries=request.max_retries,
+                idempotency_key=request.idempotency_key,
+                request_hash=digest,
+            )
+        except IntegrityError:
+            if not digest:
+                raise  # not a key clash (e.g. the connection was deleted meanwhile)
+            # A concurrent request with the same key won the race: answer as its replay.
+            earlier = self._idempotent(env, request.idempotency_key, digest)
+            if earlier is None:
+                raise
+            return earlier.replayed(version)
+        if execution.is_async:
+            tasks.wake_for(execution, env.action_concurrency)
+        else:
+            tasks.run_attempt(execution)
+        return execution
+
+    def _idempotent(self, env: Environment, key: str, digest: str) -> "Execution | None":
+        """The execution an Idempotency-Key already names, if it is younger than the TTL."""
+        found = self.in_env(env).filter(idempotency_key=key).first()
+        if found is None:
+            return None
+        if found.created < now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS):
+            # Expired: free the key for this new request.
+            Execution.objects.filter(pk=found.pk).update(idempotency_key="")
+            return None
+        if found.request_hash != digest:
+            raise IdempotencyConflict()
+        return found
 
 
 class Execution(models.Model):
@@ -56,11 +172,15 @@ class Execution(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     environment = models.ForeignKey(Environment, models.CASCADE, related_name="executions")
-    # Kept as plain text too, so a record outlives a deleted connection or function.
-    connection = models.ForeignKey(Connection, models.SET_NULL, null=True, blank=True)
+    # The connection's row, while it exists. Its Provider-Config-Key and connection id
+    # (Nango's string, not this row's pk) are kept as plain text too, so a record
+    # outlives a deleted connection or function.
+    connection_record = models.ForeignKey(
+        Connection, models.SET_NULL, null=True, blank=True, verbose_name="connection"
+    )
     function_version = models.ForeignKey(FunctionVersion, models.SET_NULL, null=True, blank=True)
     provider_config_key = models.CharField(max_length=255)
-    connection_ref = models.CharField("connection id", max_length=255)
+    connection_id = models.CharField("connection id", max_length=255)
     action_name = models.CharField(max_length=255)
     is_async = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -102,7 +222,7 @@ class Execution(models.Model):
             ),
             # claim_next() and the sweep: running rows per environment and connection.
             models.Index(
-                fields=["environment", "connection"],
+                fields=["environment", "connection_record"],
                 condition=Q(status="running"),
                 name="execution_running",
             ),
@@ -113,7 +233,7 @@ class Execution(models.Model):
                 fields=["provider_config_key", "action_name", "created"], name="execution_action"
             ),
             # The admin's search and filter by connection id.
-            models.Index(fields=["connection_ref", "created"], name="execution_connection_ref"),
+            models.Index(fields=["connection_id", "created"], name="execution_connection_id"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -153,10 +273,10 @@ class Execution(models.Model):
         values = dict(
             code=uuid.uuid4(),
             environment_id=integration.environment_id,
-            connection_id=connection.pk,
+            connection_record_id=connection.pk,
             function_version_id=version.pk,
             provider_config_key=integration.unique_key,
-            connection_ref=connection.connection_id,
+            connection_id=connection.connection_id,
             action_name=version.function.name,
             is_async=is_async,
             status=Status.QUEUED if is_async else Status.RUNNING,
@@ -178,7 +298,7 @@ class Execution(models.Model):
         execution = cls(id=sql.insert(cls, values), **values)
         execution._state.adding = False
         execution._state.db = "default"
-        execution.connection, execution.function_version = connection, version
+        execution.connection_record, execution.function_version = connection, version
         return execution
 
     @property
@@ -200,18 +320,19 @@ class Execution(models.Model):
     ) -> bool:
         """End the running attempt: succeeded, failed, cancelled, or queued for a retry.
 
-        The update is filtered on status=running, so a cancel or a sweep that got there
-        first is never overwritten. Returns False if the row had already moved on.
+        One guarded UPDATE, filtered on status=running and on the attempt, so a cancel or
+        a sweep that got there first is never overwritten. Returns False if the row had
+        already moved on. `executions.tasks.record` calls this and announces the end.
         """
         moment = now()
         if not outcome:
-            outcome = "succeeded" if failure is None else "failed"
+            outcome = Outcome.SUCCEEDED if failure is None else Outcome.FAILED
         entry = {
             "number": self.attempts,
             "started": self.started.isoformat() if self.started else None,
             "finished": moment.isoformat(),
             "duration_ms": None if duration_ms is None else round(duration_ms, 2),
-            "outcome": outcome,
+            "outcome": str(outcome),
         }
         if failure is not None:
             entry["error"] = failure.body()["error"]
@@ -226,16 +347,31 @@ class Execution(models.Model):
             failure is not None
             and self.is_async
             and failure.retryable
-            and outcome != "cancelled"
+            and outcome != Outcome.CANCELLED
             and self.attempts <= self.max_retries
         )
+        # Guarded on the attempt too: a process that was presumed dead must not overwrite
+        # the attempt a sweep and another worker started since.
+        guard = {"id": self.pk, "status": Status.RUNNING, "attempts": self.attempts}
         if retry:
-            fields.update(
-                status=Status.QUEUED,
-                next_attempt_at=moment + timedelta(seconds=retry_backoff(self.attempts)),
+            wait = backoff(
+                self.attempts - 1,
+                settings.RETRY_BACKOFF_BASE_SECONDS,
+                settings.RETRY_BACKOFF_MAX_SECONDS,
             )
+            fields.update(status=Status.QUEUED, next_attempt_at=moment + timedelta(seconds=wait))
+            # A cancel that arrived during this attempt wins over its retry.
+            changed = sql.update(Execution, fields, **guard, cancel_requested=False)
+            if not changed and Execution.objects.filter(**guard, cancel_requested=True).exists():
+                return self.end_attempt(
+                    failure=errors.cancelled(),
+                    logs=logs,
+                    calls=calls,
+                    duration_ms=duration_ms,
+                    outcome=Outcome.CANCELLED,
+                )
         else:
-            if outcome == "cancelled":
+            if outcome == Outcome.CANCELLED:
                 status = Status.CANCELLED
             else:
                 status = Status.FAILED if failure else Status.SUCCEEDED
@@ -247,63 +383,58 @@ class Execution(models.Model):
                 finished=moment,
                 duration_ms=duration_ms,
             )
-        # Guarded on the attempt too: a process that was presumed dead must not overwrite
-        # the attempt a sweep and another worker started since.
-        guard = {"id": self.pk, "status": Status.RUNNING, "attempts": self.attempts}
-        if retry:
-            # A cancel that arrived during this attempt wins over its retry.
-            changed = _retrying(
-                lambda: sql.update(Execution, fields, **guard, cancel_requested=False)
-            )
-            if not changed and Execution.objects.filter(**guard, cancel_requested=True).exists():
-                return self.end_attempt(
-                    failure=errors.cancelled(),
-                    logs=logs,
-                    calls=calls,
-                    duration_ms=duration_ms,
-                    outcome="cancelled",
-                )
-        else:
             # Every run ends here: a prepared UPDATE, not the ORM's per-call compile.
-            write = lambda: sql.update(Execution, fields, **guard)  # noqa: E731
-            if self.is_async and fields["status"] in (Status.SUCCEEDED, Status.FAILED):
-                from webhooks.models import webhook_urls  # imported here: webhooks imports us
-
-                if webhook_urls(self):
-                    write = lambda: self._end_announced(fields, guard)  # noqa: E731
-            changed = _retrying(write)
+            changed = sql.update(Execution, fields, **guard)
         if changed:
             for name, value in fields.items():
                 setattr(self, name, value)
         return bool(changed)
 
-    def _end_announced(self, fields: dict, guard: dict) -> int:
-        """The final write of an async run and its webhooks' rows, in one transaction: a
-        run never ends without the deliveries that announce it (the webhook sweep sends
-        any whose task was lost)."""
-        from webhooks.models import Delivery
+    @property
+    def is_announced(self) -> bool:
+        """Whether webhooks tell of this end: an async run that succeeded, or whose final
+        attempt failed (Nango's cases; not a cancel, not a retry)."""
+        return self.is_async and self.status in (Status.SUCCEEDED, Status.FAILED)
 
-        with transaction.atomic():
-            changed = sql.update(Execution, fields, **guard)
-            if changed:
-                for name, value in fields.items():
-                    setattr(self, name, value)
-                Delivery.objects.announce(self)
-        return changed
+    def replayed(self, version: FunctionVersion) -> "Execution":
+        """This execution as the answer to a replay of its Idempotency-Key: as it is when
+        async (its id), ended when sync (its stored result), waiting for the first run."""
+        if self.is_async:
+            return self
+        first = self.function_version or version
+        self.wait(first.effective_timeout() + 5)
+        if not self.is_terminal:
+            raise IdempotencyInProgress()
+        return self
 
-    def claim(self) -> bool:
-        """queued → running, for the one worker whose guarded update wins."""
-        moment = now()
-        changed = Execution.objects.filter(pk=self.pk, status=Status.QUEUED).update(
-            status=Status.RUNNING,
-            started=moment,
-            heartbeat=moment,
-            attempts=F("attempts") + 1,
-        )
-        if changed:
-            self.status, self.started, self.heartbeat = Status.RUNNING, moment, moment
-            self.attempts += 1
-        return bool(changed)
+    def wait(self, seconds: float) -> "Execution":
+        """Wait up to `seconds` for this run to end (a long poll)."""
+        deadline = time.monotonic() + seconds
+        while not self.is_terminal and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            self.refresh_from_db()
+        return self
+
+    def retry(self) -> "Execution":
+        """A new async run of the same action and input on the same connection, queued
+        now: a trigger, with the action's live version (a fix deployed since is what a
+        retry wants). Raises RetryRefused with a reason a person can act on."""
+        connection = self.connection_record
+        try:
+            if connection is None:
+                raise UnknownConnection()
+            request = TriggerRequest(
+                provider_config_key=self.provider_config_key,
+                connection_id=self.connection_id,
+                action_name=self.action_name,
+                input=self.input,
+                is_async=True,
+                max_retries=self.max_retries,
+            )
+            return Execution.objects.trigger(self.environment, request, connection)
+        except tuple(RETRY_REFUSALS) as exc:
+            reason = next(r for cls, r in RETRY_REFUSALS.items() if isinstance(exc, cls))
+            raise RetryRefused(reason) from None
 
     def cancel(self) -> bool:
         """Cancel at once if queued; ask the running process to stop it if running."""
@@ -322,10 +453,6 @@ class Execution(models.Model):
         self.refresh_from_db()
         return bool(changed)
 
-    def crash(self) -> bool:
-        """End an attempt whose process died (stale heartbeat); retried if retries remain."""
-        return self.end_attempt(failure=errors.crashed(), outcome="crashed")
-
     def response(self) -> tuple[int, object]:
         """The HTTP status and body a caller gets for this (ended) execution."""
         if self.status == Status.SUCCEEDED:
@@ -337,7 +464,7 @@ class Execution(models.Model):
             "id": str(self.code),
             "status": self.status,
             "action_name": self.action_name,
-            "connection_id": self.connection_ref,
+            "connection_id": self.connection_id,
             "provider_config_key": self.provider_config_key,
             "async": self.is_async,
             "created_at": self.created.isoformat(),
@@ -358,17 +485,3 @@ class Execution(models.Model):
             "logs": self.logs,
             "provider_calls": self.provider_calls,
         }
-
-
-def _retrying(write, attempts: int = 5):
-    # A briefly unreachable or locked database must not leave a run without its outcome.
-    for attempt in range(attempts):
-        try:
-            return write()
-        except DatabaseError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.1 * 2**attempt)
-            if not db_connection.in_atomic_block:
-                # A connection the database dropped (restart) stays broken: reconnect.
-                db_connection.close_if_unusable_or_obsolete()

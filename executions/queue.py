@@ -8,6 +8,7 @@ transaction-scoped advisory lock (PostgreSQL) or by SQLite's write lock, and eac
 guarded UPDATE: the lock is held for two short statements, never across Python work.
 """
 
+import functools
 from datetime import datetime
 
 from django.db import connections, transaction
@@ -15,7 +16,7 @@ from django.db.models import Min
 from django.utils.timezone import now
 
 from executions.models import Execution, Status
-from integrations.models import Connection, FunctionVersion
+from integrations.models import Connection, Environment, FunctionVersion
 from nangosite.lib import sql
 
 # First key of the advisory locks that serialize claims (the second is the environment).
@@ -29,25 +30,38 @@ CLAIM_LOCK = 0x5155  # "QU"
 # parameters: a prepared statement's generic plan can use the partial indexes on
 # status = 'queued' / 'running' only if the query says so itself.
 CLAIM_SQL = """
-UPDATE executions_execution
+UPDATE {execution}
 SET status = 'running', started = %s, heartbeat = %s, attempts = attempts + 1
 WHERE id = (
-    SELECT q.id FROM executions_execution q
+    SELECT q.id FROM {execution} q
     WHERE q.environment_id = %s AND q.status = 'queued' AND q.next_attempt_at <= %s
       AND NOT EXISTS (
-          SELECT 1 FROM executions_execution r
+          SELECT 1 FROM {execution} r
           WHERE r.environment_id = q.environment_id AND r.status = 'running' AND r.is_async
-            AND r.connection_id = q.connection_id
+            AND r.{connection} = q.{connection}
       )
     ORDER BY q.created, q.id
     LIMIT 1
 )
 AND (
-    SELECT count(*) FROM executions_execution r
+    SELECT count(*) FROM {execution} r
     WHERE r.environment_id = %s AND r.status = 'running' AND r.is_async
-) < (SELECT action_concurrency FROM integrations_environment WHERE id = %s)
+) < (SELECT action_concurrency FROM {environment} WHERE id = %s)
 RETURNING {columns}
 """
+
+
+@functools.cache
+def _statement(template: str) -> str:
+    """A statement of this module with its table and column names, as `sql.py` names
+    them: from the models' `_meta`, never spelled out."""
+    field = Execution._meta.get_field
+    return template.format(
+        execution=Execution._meta.db_table,
+        environment=Environment._meta.db_table,
+        connection=field("connection_record").column,
+        columns=sql.loader(Execution).columns,
+    )
 
 
 def _claim(env_id: int) -> Execution | None:
@@ -63,7 +77,7 @@ def _claim(env_id: int) -> Execution | None:
         # Read the clock under the lock, so that start times follow the claims' order.
         stamp = Execution._meta.get_field("started").get_db_prep_value(now(), connection)
         params = [stamp, stamp, env_id, stamp, env_id, env_id]
-        cursor.execute(CLAIM_SQL.format(columns=load.columns), params)
+        cursor.execute(_statement(CLAIM_SQL), params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -71,15 +85,15 @@ def _claim(env_id: int) -> Execution | None:
     # What the run needs, without a five-table join: the version (cached, its code never
     # changes) and the connection (fresh: its credentials may have been refreshed).
     version = FunctionVersion.objects.for_run(execution.function_version_id)
-    connection_row = sql.select_one(Connection, id=execution.connection_id)
+    connection_row = sql.select_one(Connection, id=execution.connection_record_id)
     if version is not None and connection_row is not None:
         connection_row.integration = version.function.integration
-    execution.function_version, execution.connection = version, connection_row
+    execution.function_version, execution.connection_record = version, connection_row
     return execution
 
 
 DUE_SQL = """
-SELECT 1 FROM executions_execution
+SELECT 1 FROM {execution}
 WHERE environment_id = %s AND status = 'queued' AND next_attempt_at <= %s
 LIMIT 1
 """
@@ -90,7 +104,7 @@ def _anything_due(env_id: int, moment: datetime) -> bool:
     connection = connections["default"]
     stamp = Execution._meta.get_field("next_attempt_at").get_db_prep_value(moment, connection)
     with connection.cursor() as cursor:
-        cursor.execute(DUE_SQL, [env_id, stamp])
+        cursor.execute(_statement(DUE_SQL), [env_id, stamp])
         return cursor.fetchone() is not None
 
 
@@ -124,13 +138,13 @@ def due_environments() -> list[int]:
 LOOPS_SQL = """
 SELECT
     (SELECT count(*) FROM (
-        SELECT 1 FROM executions_execution
+        SELECT 1 FROM {execution}
         WHERE environment_id = %s AND status = 'queued' AND created < %s
           AND next_attempt_at <= %s
         LIMIT %s
     ) ahead)
   + (SELECT count(*) FROM (
-        SELECT 1 FROM executions_execution
+        SELECT 1 FROM {execution}
         WHERE environment_id = %s AND status = 'running' AND is_async
         LIMIT %s
     ) busy)
@@ -154,5 +168,5 @@ def needs_wake(execution: Execution, concurrency: int) -> bool:
     params = [env, prep(execution.created, connection), prep(moment, connection), concurrency]
     params += [env, concurrency]
     with connection.cursor() as cursor:  # every async trigger asks: prepared, not the ORM
-        cursor.execute(LOOPS_SQL, params)
+        cursor.execute(_statement(LOOPS_SQL), params)
         return cursor.fetchone()[0] < concurrency

@@ -21,11 +21,13 @@ from django.conf import settings
 from django.db import connections
 
 from executions import errors
-from executions.context import ActionCancelled, ActionContext, ActionTimeout, Recorder
+from executions.context import ActionCancelled, ActionContext, ActionTimeout
 from executions.errors import Failure
 from executions.heartbeat import watch
-from integrations.functions import Compiled, FunctionFileError, compiled, schema_errors
+from executions.models import Outcome
+from integrations.functions import Compiled, FunctionFileError, schema_errors
 from integrations.models import Connection, FunctionVersion
+from integrations.recorder import Recorder
 from nango.errors import ActionError, HttpError, NetworkError
 
 _pool: ThreadPoolExecutor | None = None
@@ -41,13 +43,13 @@ def pool() -> ThreadPoolExecutor:
 
 
 @dataclass
-class Outcome:
+class RunResult:
     output: object = None
     failure: Failure | None = None
     recorder: Recorder = field(default_factory=Recorder)
     duration_ms: float = 0.0
     # succeeded | failed | timeout | cancelled
-    kind: str = "succeeded"
+    outcome: Outcome = Outcome.SUCCEEDED
 
     @property
     def ok(self) -> bool:
@@ -156,13 +158,15 @@ def execute(
     recorder: Recorder | None = None,
     validate: bool = True,
     execution_pk: int | None = None,
-) -> Outcome:
+) -> RunResult:
     """Run a loaded action; never raises for anything the function does."""
     recorder = recorder or Recorder()
     if validate:
         problems = schema_errors(compiled_fn.input_validator, input)
         if problems:
-            return Outcome(failure=errors.invalid_input(problems), recorder=recorder, kind="failed")
+            return RunResult(
+                failure=errors.invalid_input(problems), recorder=recorder, outcome=Outcome.FAILED
+            )
     started = time.perf_counter()
     deadline = time.monotonic() + timeout
     nango = ActionContext(connection, recorder, deadline)
@@ -186,48 +190,24 @@ def execute(
         # It ended just now, on its own: its own outcome stands.
         kind, value = future.result()
     duration_ms = (time.perf_counter() - started) * 1000
-    outcome = Outcome(
-        recorder=recorder, duration_ms=duration_ms, kind="succeeded" if kind == "ok" else kind
+    result = RunResult(
+        recorder=recorder,
+        duration_ms=duration_ms,
+        outcome=Outcome.SUCCEEDED if kind == "ok" else Outcome(kind),
     )
     if kind == "timeout":
-        outcome.failure = errors.timeout(timeout)
+        result.failure = errors.timeout(timeout)
     elif kind == "cancelled":
-        outcome.failure = errors.cancelled()
+        result.failure = errors.cancelled()
     elif kind == "failed":
-        outcome.failure = value
+        result.failure = value
     else:
-        outcome.failure = check_output(compiled_fn, value, validate)
-        if outcome.failure is None:
-            outcome.output = value
+        result.failure = check_output(compiled_fn, value, validate)
+        if result.failure is None:
+            result.output = value
         else:
-            outcome.kind = "failed"
-    return outcome
-
-
-_compiled: dict[tuple[int, str], Compiled] = {}
-
-
-def compiled_version(version: FunctionVersion) -> Compiled:
-    """The loaded function of a deployed version, cached per process.
-
-    Keyed by (pk, checksum), so a trigger does not even fetch the source once it is cached
-    (FunctionVersionQuerySet.live defers it).
-    """
-    key = (version.pk, version.checksum)
-    found = _compiled.get(key)
-    if found is None:
-        if len(_compiled) >= 512:
-            _compiled.clear()  # old versions pile up in long-lived processes
-        found = _compiled[key] = compiled(version.source, version.filename)
-    return found
-
-
-def input_errors(version: FunctionVersion, input: object) -> list[dict]:
-    try:
-        compiled_fn = compiled_version(version)
-    except FunctionFileError:
-        return []  # the run reports the broken function
-    return schema_errors(compiled_fn.input_validator, input)
+            result.outcome = Outcome.FAILED
+    return result
 
 
 def run_version(
@@ -236,12 +216,14 @@ def run_version(
     input: object,
     recorder: Recorder | None = None,
     execution_pk: int | None = None,
-) -> Outcome:
+) -> RunResult:
     try:
-        compiled_fn = compiled_version(version)
+        compiled_fn = version.compiled()
     except FunctionFileError as exc:
-        return Outcome(
-            failure=errors.broken_function(str(exc)), recorder=recorder or Recorder(), kind="failed"
+        return RunResult(
+            failure=errors.broken_function(str(exc)),
+            recorder=recorder or Recorder(),
+            outcome=Outcome.FAILED,
         )
     return execute(
         compiled_fn,

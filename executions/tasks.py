@@ -1,7 +1,10 @@
-"""Running executions. Sync triggers call `run_attempt` directly; django-q2 runs the rest.
+"""How a run goes: claimed (queue.py) → run (runner.py) → recorded → announced, all owned
+here. Sync triggers call `run_attempt` directly; django-q2 runs `run_next` and `sweep`.
 
 Each function here owns the state change of the executions it touches and records its
-own errors on them: nothing is left to django-q2's hooks.
+own errors on them: nothing is left to django-q2's hooks. A run's end and the webhook
+deliveries that announce it are written in one transaction (`record`), on the normal
+path and on the sweep's crash path alike.
 """
 
 import logging
@@ -9,43 +12,111 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db import connection as db_connection
 from django.utils.timezone import now
 
 from executions import errors
-from executions.models import TERMINAL, Execution
-from executions.queue import claim_next, due_environments
+from executions.models import TERMINAL, Execution, Outcome
+from executions.queue import claim_next, due_environments, needs_wake
 from executions.runner import run_version
 from nangosite.lib.tasks import enqueue
+from webhooks.models import Delivery, webhook_urls
 
 log = logging.getLogger(__name__)
+
+# What `end_attempt` may set on the instance: put back if its transaction rolls back.
+_ENDING_FIELDS = (
+    "attempt_log",
+    "logs",
+    "provider_calls",
+    "heartbeat",
+    "status",
+    "next_attempt_at",
+    "output",
+    "error",
+    "http_status",
+    "finished",
+    "duration_ms",
+)
 
 
 def run_attempt(execution: Execution) -> None:
     """Run the claimed (running) attempt of an execution and record how it ended."""
-    version, connection = execution.function_version, execution.connection
+    version, connection = execution.function_version, execution.connection_record
     if version is None or connection is None:
         # Deleted since the trigger: nothing to run, say so.
-        execution.end_attempt(failure=errors.gone(), outcome="failed")
+        record(execution, failure=errors.gone(), outcome=Outcome.FAILED)
         return
     try:
-        outcome = run_version(version, connection, execution.input, execution_pk=execution.pk)
+        result = run_version(version, connection, execution.input, execution_pk=execution.pk)
     except Exception:
         log.exception("execution %s: the runner failed", execution.code)
-        execution.end_attempt(failure=errors.platform_error(), outcome="failed")
+        record(execution, failure=errors.platform_error(), outcome=Outcome.FAILED)
         return
-    execution.end_attempt(
-        outcome.output,
-        outcome.failure,
-        outcome.recorder.logs,
-        outcome.recorder.calls,
-        outcome.duration_ms,
-        outcome=outcome.kind,
+    record(
+        execution,
+        result.output,
+        result.failure,
+        result.recorder.logs,
+        result.recorder.calls,
+        result.duration_ms,
+        outcome=result.outcome,
     )
+
+
+def record(execution: Execution, *args, **kwargs) -> bool:
+    """Write how the running attempt ended (`Execution.end_attempt`'s arguments) and, when
+    that end is announced, its webhook deliveries in the same transaction: a run never
+    ends without the deliveries that tell of it (the webhook sweep sends any whose task
+    was lost). Retried while the database blips. False if the row had moved on."""
+    if not (execution.is_async and webhook_urls(execution)):
+        return _retrying(lambda: execution.end_attempt(*args, **kwargs))
+
+    def write() -> bool:
+        before = {name: getattr(execution, name) for name in _ENDING_FIELDS}
+        try:
+            with transaction.atomic():
+                ended = execution.end_attempt(*args, **kwargs)
+                if ended and execution.is_announced:
+                    Delivery.objects.announce(execution)
+            return ended
+        except DatabaseError:
+            for name, value in before.items():  # rolled back: as it was, for the retry
+                setattr(execution, name, value)
+            raise
+
+    return _retrying(write)
+
+
+def crash(execution: Execution) -> bool:
+    """End an attempt whose process died (stale heartbeat); retried if retries remain."""
+    return record(execution, failure=errors.crashed(), outcome=Outcome.CRASHED)
+
+
+def _retrying(write, attempts: int = 5):
+    # A briefly unreachable or locked database must not leave a run without its outcome.
+    for attempt in range(attempts):
+        try:
+            return write()
+        except DatabaseError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)
+            if not db_connection.in_atomic_block:
+                # A connection the database dropped (restart) stays broken: reconnect.
+                db_connection.close_if_unusable_or_obsolete()
 
 
 def wake(env_id: int) -> None:
     """Ask a worker to drain an environment's queue."""
     enqueue("executions.tasks.run_next", env_id)
+
+
+def wake_for(execution: Execution, concurrency: int) -> None:
+    """Wake a worker for a newly queued run, unless enough drain loops will reach it."""
+    if needs_wake(execution, concurrency):
+        wake(execution.environment_id)
 
 
 def run_next(env_id: int) -> int:
@@ -68,7 +139,7 @@ def run_next(env_id: int) -> int:
 
 def sweep() -> dict:
     """django-q2 schedule: end runs whose process died, wake due queues, prune old results."""
-    crashed = sum(execution.crash() for execution in Execution.objects.stale())
+    crashed = sum(crash(execution) for execution in Execution.objects.stale())
     woken = due_environments()
     for env_id in woken:
         wake(env_id)

@@ -426,13 +426,13 @@ class ConnectionAdmin(admin.ModelAdmin):
         return field
 
     def get_queryset(self, request):
-        failed = Execution.objects.filter(connection=OuterRef("pk"), status=Status.FAILED)
+        failed = Execution.objects.filter(connection_record=OuterRef("pk"), status=Status.FAILED)
         last = failed.order_by("-created").values(error_code=KT("error__error__code"))[:1]
         return (
             super()
             .get_queryset(request)
             .defer("credentials")
-            .annotate(n_runs=_count(Execution, "connection"), last_error_code=Subquery(last))
+            .annotate(n_runs=_count(Execution, "connection_record"), last_error_code=Subquery(last))
         )
 
     @admin.display(description="Environment", ordering="integration__environment__name")

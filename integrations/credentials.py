@@ -1,7 +1,8 @@
-"""Connection credentials: their shapes, and refreshing OAuth2 access tokens."""
+"""Connection credentials: their shapes, and refreshing OAuth2 access tokens.
+
+It works on `Connection` rows without importing the model (models.py imports this)."""
 
 import threading
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import now
 
-from integrations.models import Connection
+from integrations.errors import RefreshError
 from integrations.providers import AuthMode, TemplateError, render
 from nangosite.lib import http
 
@@ -27,10 +28,6 @@ ACCEPTED = {
     AuthMode.BASIC: {"BASIC"},
     AuthMode.BEARER: {"BEARER", "API_KEY", "OAUTH2"},
 }
-
-
-class RefreshError(Exception):
-    pass
 
 
 def credential_errors(credentials: object, auth_mode: AuthMode) -> list[str]:
@@ -67,11 +64,13 @@ def expiry_of(credentials: dict) -> datetime | None:
     return _parse_expiry(credentials.get("expires_at"))
 
 
-# One lock per connection inside a process; the database row lock covers other processes.
-_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
+# Refreshes inside one process are serialized per connection by one of a fixed set of
+# locks (a bounded number, however many connections a process meets); the database row
+# lock covers other processes.
+_locks = [threading.Lock() for _ in range(64)]
 
 
-def fresh_credentials(connection: Connection, force: bool = False) -> dict:
+def fresh_credentials(connection, force: bool = False) -> dict:
     """The connection's credentials, refreshing its OAuth2 token first when it is expiring.
 
     Concurrent runs of one connection refresh once: the first takes the lock and refreshes,
@@ -79,24 +78,21 @@ def fresh_credentials(connection: Connection, force: bool = False) -> dict:
     """
     if not force and not connection.token_needs_refresh():
         return connection.credentials
+    rows = type(connection).objects
     try:
-        with _locks[connection.pk], transaction.atomic():
-            current = (
-                Connection.objects.select_for_update()
-                .select_related("integration")
-                .get(pk=connection.pk)
-            )
+        with _locks[connection.pk % len(_locks)], transaction.atomic():
+            current = rows.select_for_update().select_related("integration").get(pk=connection.pk)
             if force or current.token_needs_refresh():
                 _refresh(current)
     except RefreshError as exc:
-        Connection.objects.filter(pk=connection.pk).update(last_refresh_failure=str(exc)[:500])
+        rows.filter(pk=connection.pk).update(last_refresh_failure=str(exc)[:500])
         raise
     connection.set_credentials(current.credentials)
     connection.updated = current.updated
     return connection.credentials
 
 
-def _refresh(connection: Connection) -> None:
+def _refresh(connection) -> None:
     integration = connection.integration
     provider = integration.catalog
     refresh_token = connection.credentials.get("refresh_token")

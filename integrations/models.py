@@ -1,9 +1,9 @@
-import time
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -11,9 +11,26 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
-from integrations.functions import action_timeout
-from integrations.providers import Provider, get_provider, provider_choices
+from integrations.credentials import expiry_of, fresh_credentials
+from integrations.errors import (
+    ActionDisabled,
+    ActionNotFound,
+    IncompleteConnection,
+    UnknownConnection,
+    UnknownProvider,
+)
+from integrations.functions import (
+    Compiled,
+    FunctionFileError,
+    action_timeout,
+    compiled,
+    schema_errors,
+)
+from integrations.providers import Provider, TemplateError, get_provider, provider_choices
+from integrations.recorder import Recorder, secrets_of
 from nangosite.fields import EncryptedJSONField
+from nangosite.lib import http, sql
+from nangosite.lib.cache import TTLCache
 from nangosite.lib.crypto import hash_secret, new_token, same_secret
 from nangosite.lib.http import RetryPolicy
 
@@ -32,21 +49,19 @@ def validate_webhook_url(value: str) -> None:
 # Environments found by key hash in this process, briefly: every API call authenticates,
 # and the lookup was a tenth of a trigger's cost. A rotated key stops working in other
 # processes within AUTH_CACHE_SECONDS.
-_by_key: dict[str, tuple[float, "Environment"]] = {}
+_by_key = TTLCache("AUTH_CACHE_SECONDS")
 
 
 class EnvironmentQuerySet(models.QuerySet):
     def by_secret_key(self, key: str) -> "Environment | None":
         digest = hash_secret(key)
-        ttl = settings.AUTH_CACHE_SECONDS
-        cached = _by_key.get(digest) if ttl > 0 else None
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        env = _by_key.get(digest)
+        if env is not None:
+            return env
         env = self.filter(secret_key_hash=digest).first()
         if env is None or not same_secret(key, env.secret_key_hash):
             return None
-        if ttl > 0:
-            _by_key[digest] = (time.monotonic() + ttl, env)
+        _by_key.set(digest, env)
         return env
 
 
@@ -94,7 +109,7 @@ class Environment(models.Model):
         return env, secret_key, webhook_signing_key
 
     def set_secret_key(self, key: str) -> None:
-        _by_key.pop(self.secret_key_hash, None)
+        _by_key.pop(self.secret_key_hash)
         self.secret_key_hash = hash_secret(key)
         self.secret_key_hint = key[-4:]
 
@@ -186,6 +201,49 @@ class ConnectionQuerySet(models.QuerySet):
             integration__unique_key=provider_config_key, connection_id=connection_id
         )
 
+    def resolve(
+        self,
+        env: Environment,
+        provider_config_key: str,
+        connection_id: str,
+        integration: Integration | None = None,
+        credentials: bool = True,
+    ) -> "Connection":
+        """The connection the Provider-Config-Key and Connection-Id headers name, with its
+        integration; else UnknownProvider or UnknownConnection, as Nango orders them.
+
+        With the `integration` already known (the trigger found it with the action), the
+        lookup is one prepared SELECT (every trigger makes it). Without `credentials`,
+        the connection comes with its ids alone, nothing decrypted (a run queued for later
+        loads the rest when it starts).
+        """
+        found = None
+        if integration is not None:
+            where = {"integration_id": integration.pk, "connection_id": connection_id}
+            if credentials:
+                found = sql.select_one(Connection, **where)
+            elif (pk := sql.select_pk(Connection, **where)) is not None:
+                found = Connection.from_db(
+                    "default", ["id", "integration_id", "connection_id"], [pk, *where.values()]
+                )
+            if found is not None:
+                found.integration = integration
+        else:
+            rows = self.in_env(env).filter(
+                integration__unique_key=provider_config_key, connection_id=connection_id
+            )
+            found = (rows if credentials else rows.only("id", "integration")).first()
+        if found is not None:
+            return found
+        if (
+            integration is None
+            and not Integration.objects.filter(
+                environment=env, unique_key=provider_config_key
+            ).exists()
+        ):
+            raise UnknownProvider()
+        raise UnknownConnection()
+
 
 class Connection(models.Model):
     integration = models.ForeignKey(Integration, models.CASCADE, related_name="connections")
@@ -226,8 +284,6 @@ class Connection(models.Model):
         return self.credentials_expires_at <= now() + timedelta(seconds=margin)
 
     def set_credentials(self, credentials: dict) -> None:
-        from integrations.credentials import expiry_of
-
         self.credentials = credentials
         self.credentials_expires_at = expiry_of(credentials)
 
@@ -287,6 +343,72 @@ class Connection(models.Model):
             backoff_max=settings.PROVIDER_BACKOFF_MAX_SECONDS,
         )
 
+    def call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: dict | str | None = None,
+        json: object = None,
+        data: object = None,
+        headers: dict | None = None,
+        retries: int = 0,
+        retry_on: Iterable[int] = (),
+        base_url_override: str = "",
+        deadline: float | None = None,
+        stream: bool = False,
+        recorder: Recorder | None = None,
+        user_agent: str = "nangosite",
+    ) -> requests.Response:
+        """Call this connection's provider: the one way actions and the proxy reach it.
+
+        Fresh credentials (an expiring OAuth2 token is refreshed first), the catalog's base
+        URL, auth headers and auth query, the provider's retry policy, and the run's
+        `deadline` over attempts and waits. Each attempt is recorded on `recorder`, which
+        also learns the credentials' values so that nothing it records holds them.
+        `endpoint` is a path (already URL-encoded) or a URL under the base URL; `params`
+        a dict or a query string.
+
+        Returns the provider's 2xx/3xx answer. Raises RefreshError, IncompleteConnection,
+        or `http.HttpError` (its `response` set when the provider answered non-2xx).
+        """
+        credentials = fresh_credentials(self)
+        if recorder is not None:
+            recorder.secrets |= secrets_of(credentials)
+        try:
+            base, auth_headers, auth_query = self.provider_call_parts(
+                credentials, base_url_override
+            )
+        except TemplateError as exc:
+            raise IncompleteConnection(str(exc)) from None
+        if endpoint.startswith(base):
+            endpoint = endpoint[len(base) :]
+        if endpoint and not endpoint.startswith("/"):
+            endpoint = "/" + endpoint
+        url = base + endpoint
+        if isinstance(params, str):
+            if params.lstrip("?"):
+                url += ("&" if "?" in url else "?") + params.lstrip("?")
+            params = None
+        prepared = requests.models.PreparedRequest()
+        prepared.prepare_url(url, {**(params or {}), **auth_query} or None)
+        # The caller's own headers win over the provider's, as in Nango.
+        request_headers = {"User-Agent": user_agent, **auth_headers, **(headers or {})}
+        return http.send(
+            http.Request(
+                method,
+                prepared.url,
+                json=json,
+                data=data,
+                headers=request_headers,
+                timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+                stream=stream,
+            ),
+            self.retry_policy(retries, retry_on),
+            deadline=deadline,
+            on_attempt=recorder.call if recorder is not None else None,
+        )
+
     def public_credentials(self, include_refresh_token: bool = False) -> dict:
         creds = dict(self.credentials)
         if not include_refresh_token:
@@ -322,19 +444,21 @@ class Function(models.Model):
 # Live versions by (environment, Provider-Config-Key, action), briefly: resolving them was
 # a third of a trigger's cost. A deploy or a disable reaches other processes within
 # FUNCTION_CACHE_SECONDS.
-_live: dict[tuple[int, str, str], tuple[float, "FunctionVersion"]] = {}
+_live = TTLCache("FUNCTION_CACHE_SECONDS")
 # Versions by id, as queued runs name them; a version's code never changes.
-_by_pk: dict[int, tuple[float, "FunctionVersion"]] = {}
+_by_pk = TTLCache("FUNCTION_CACHE_SECONDS")
+# Loaded functions by (version id, checksum): a version's code never changes, so a trigger
+# does not even fetch the source once it is here (live() and for_run() defer it).
+_compiled: dict[tuple[int, str], Compiled] = {}
 
 
 class FunctionVersionQuerySet(models.QuerySet):
     def live(self, env_id: int, provider_config_key: str, name: str) -> "FunctionVersion | None":
         """The active version of an action, with its function and integration, or None."""
-        ttl = settings.FUNCTION_CACHE_SECONDS
         key = (env_id, provider_config_key, name)
-        cached = _live.get(key) if ttl > 0 else None
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        version = _live.get(key)
+        if version is not None:
+            return version
         version = (
             self.select_related("function__integration")
             .defer("source")
@@ -347,21 +471,26 @@ class FunctionVersionQuerySet(models.QuerySet):
             )
             .first()
         )
-        if version is not None and ttl > 0:
-            _live[key] = (time.monotonic() + ttl, version)
+        if version is not None:
+            _live.set(key, version)
         return version
+
+    def runnable(self, env_id: int, provider_config_key: str, name: str) -> "FunctionVersion":
+        """The live version of an enabled action; else ActionNotFound or ActionDisabled."""
+        version = self.live(env_id, provider_config_key, name)
+        if version is None:
+            raise ActionNotFound()
+        return version.check_enabled()
 
     def for_run(self, pk: int) -> "FunctionVersion | None":
         """A version with its function and integration (source deferred), or None."""
-        ttl = settings.FUNCTION_CACHE_SECONDS
-        cached = _by_pk.get(pk) if ttl > 0 else None
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        version = self.select_related("function__integration").defer("source").filter(pk=pk).first()
-        if version is not None and ttl > 0:
-            if len(_by_pk) >= 1024:
-                _by_pk.clear()
-            _by_pk[pk] = (time.monotonic() + ttl, version)
+        version = _by_pk.get(pk)
+        if version is None:
+            version = (
+                self.select_related("function__integration").defer("source").filter(pk=pk).first()
+            )
+            if version is not None:
+                _by_pk.set(pk, version)
         return version
 
 
@@ -396,6 +525,29 @@ class FunctionVersion(models.Model):
 
     def effective_timeout(self) -> float:
         return action_timeout(self.timeout_seconds)
+
+    def check_enabled(self) -> "FunctionVersion":
+        if not self.function.enabled:
+            raise ActionDisabled()
+        return self
+
+    def compiled(self) -> Compiled:
+        """The loaded function and its schema validators, cached per process."""
+        key = (self.pk, self.checksum)
+        found = _compiled.get(key)
+        if found is None:
+            if len(_compiled) >= 512:
+                _compiled.clear()  # old versions pile up in long-lived processes
+            found = _compiled[key] = compiled(self.source, self.filename)
+        return found
+
+    def input_errors(self, input: object) -> list[dict]:
+        """The input schema's errors of `input` (none for a function that does not load:
+        its run reports that)."""
+        try:
+            return schema_errors(self.compiled().input_validator, input)
+        except FunctionFileError:
+            return []
 
     def to_api(self) -> dict:
         return {

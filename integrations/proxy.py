@@ -10,6 +10,7 @@ provider's rate-limit headers); `Base-Url-Override` replaces the provider's base
 hop-by-hop ones) and body come back unchanged, whatever the status.
 """
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -18,15 +19,13 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.encoding import escape_uri_path
-from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from integrations.credentials import RefreshError, fresh_credentials
-from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection, Integration
-from integrations.providers import TemplateError
+from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection
 from nangosite.api import ApiError, invalid
 from nangosite.lib import http
+from nangosite.lib.headers import Header, parse_headers
 
 CHUNK_BYTES = 64 * 1024
 FORWARD_PREFIX = "HTTP_NANGO_PROXY_"
@@ -53,37 +52,15 @@ NOT_FORWARDED_REQUEST = HOP_BY_HOP | {"host", "content-length"}
 NOT_FORWARDED_RESPONSE = HOP_BY_HOP | {"date", "server", "set-cookie"}
 
 
-class ProxyHeaders(serializers.Serializer):
-    connection_id = serializers.RegexField(CONNECTION_ID_PATTERN, max_length=255)
-    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255)
-    retries = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10)
-    retry_on = serializers.RegexField(r"^\d{3}(,\d{3})*$", required=False, max_length=255)
+HEADERS = (
+    Header("connection_id", required=True, pattern=re.compile(CONNECTION_ID_PATTERN)),
+    Header("provider_config_key", required=True, pattern=re.compile(KEY_PATTERN)),
+    Header("retries", kind="int", maximum=10, default=0),
+    Header("retry_on", pattern=re.compile(r"^\d{3}(,\d{3})*$"), default=""),
     # The Node client always sends it, empty when not set.
-    base_url_override = serializers.URLField(
-        required=False, allow_blank=True, default="", max_length=2048
-    )
-    decompress = serializers.ChoiceField(["true", "false"], required=False, default="false")
-
-    def validate_base_url_override(self, value: str) -> str:
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("Must be an http or https URL.")
-        return value
-
-    META = {
-        "HTTP_CONNECTION_ID": "connection_id",
-        "HTTP_PROVIDER_CONFIG_KEY": "provider_config_key",
-        "HTTP_RETRIES": "retries",
-        "HTTP_RETRY_ON": "retry_on",
-        "HTTP_BASE_URL_OVERRIDE": "base_url_override",
-        "HTTP_DECOMPRESS": "decompress",
-    }
-
-    @classmethod
-    def from_request(cls, request) -> dict:
-        headers = cls(data={f: request.META[k] for k, f in cls.META.items() if k in request.META})
-        if not headers.is_valid():
-            raise invalid("invalid_headers", headers.errors)
-        return headers.validated_data
+    Header("base_url_override", kind="url", max_length=2048, default=""),
+    Header("decompress", kind="choice", choices=("true", "false"), default="false"),
+)
 
 
 def forwarded_headers(meta: dict) -> dict[str, str]:
@@ -109,15 +86,6 @@ def request_headers(meta: dict, has_body: bool, decode: bool) -> dict[str, str]:
     return {**headers, **forwarded_headers(meta)}
 
 
-def _connection(env, provider_config_key: str, connection_id: str) -> Connection:
-    try:
-        return Connection.objects.lookup(env, provider_config_key, connection_id)
-    except Connection.DoesNotExist:
-        if not Integration.objects.filter(environment=env, unique_key=provider_config_key).exists():
-            raise ApiError(400, "unknown_provider", "Failed to find provider") from None
-        raise ApiError(400, "unknown_connection", "Failed to find connection") from None
-
-
 def send(
     connection: Connection,
     method: str,
@@ -132,35 +100,18 @@ def send(
     """Send one request to the connection's provider with its credentials; the answer is
     streamed (not read yet), whatever its status. Raises ApiError when there is none."""
     try:
-        credentials = fresh_credentials(connection)
-    except RefreshError as exc:
-        raise ApiError(424, "refresh_failed", str(exc)) from None
-    try:
-        base, auth_headers, auth_query = connection.provider_call_parts(
-            credentials, base_url_override
-        )
-    except TemplateError as exc:
-        # The message names the missing placeholder, never a credential.
-        raise ApiError(400, "invalid_connection", f"The connection is incomplete: {exc}") from None
-    url = base + "/" + escape_uri_path(endpoint).lstrip("/")
-    if query:
-        url += "?" + query
-    prepared = requests.models.PreparedRequest()
-    prepared.prepare_url(url, auth_query or None)
-    # The caller's own headers win over the provider's, as in Nango.
-    request_headers = {"User-Agent": "nangosite-proxy", **auth_headers, **(headers or {})}
-    try:
-        return http.send(
-            http.Request(
-                method,
-                prepared.url,
-                data=body or None,
-                headers=request_headers,
-                timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-                stream=True,
-            ),
-            connection.retry_policy(retries, (int(s) for s in retry_on.split(",") if s)),
+        return connection.call(
+            method,
+            "/" + escape_uri_path(endpoint).lstrip("/"),
+            params=query,
+            data=body or None,
+            headers=headers,
+            retries=retries,
+            retry_on=(int(s) for s in retry_on.split(",") if s),
+            base_url_override=base_url_override,
             deadline=time.monotonic() + settings.PROXY_TIMEOUT_SECONDS,
+            stream=True,
+            user_agent="nangosite-proxy",
         )
     except http.HttpError as exc:
         if exc.response is not None:
@@ -216,8 +167,12 @@ class ProxyView(APIView):
         return {}  # no `Allow` over the provider's headers
 
     def forward(self, request, path: str) -> HttpResponse:
-        h = ProxyHeaders.from_request(request)
-        connection = _connection(request.auth, h["provider_config_key"], h["connection_id"])
+        given, problems = parse_headers(request.META, HEADERS)
+        if problems:
+            raise invalid("invalid_headers", problems)
+        connection = Connection.objects.resolve(
+            request.auth, given["provider_config_key"], given["connection_id"]
+        )
         try:
             body = request.body  # bounded by DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
         except RequestDataTooBig:
@@ -225,7 +180,7 @@ class ProxyView(APIView):
             raise ApiError(
                 413, "payload_too_large", f"The request body is larger than {limit} bytes."
             ) from None
-        decode = h["decompress"] == "true"
+        decode = given["decompress"] == "true"
         upstream = send(
             connection,
             request.method,
@@ -233,9 +188,9 @@ class ProxyView(APIView):
             query=request.META.get("QUERY_STRING", ""),
             headers=request_headers(request.META, bool(body), decode),
             body=body,
-            retries=h["retries"],
-            retry_on=h.get("retry_on", ""),
-            base_url_override=h["base_url_override"],
+            retries=given["retries"],
+            retry_on=given["retry_on"],
+            base_url_override=given["base_url_override"],
         )
         return streamed(upstream, decode, head=request.method == "HEAD")
 

@@ -1,7 +1,9 @@
 """The API's one error shape, `{"error": {"code", "message", ...}}`, and its JSON parser.
 
-Domain errors are `ApiError`s raised anywhere under a view; everything DRF raises is mapped
-here too; anything else is logged and answered with a bare 500, never its text.
+The domain's errors (`DomainError`s, raised by models and managers) get their HTTP status
+here, in `DOMAIN_STATUS`; `ApiError` is for what only the HTTP layer refuses; everything
+DRF raises is mapped here too; anything else is logged and answered with a bare 500,
+never its text.
 """
 
 import json
@@ -13,7 +15,30 @@ from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
+from executions.errors import IdempotencyConflict, IdempotencyInProgress, InvalidActionInput
+from integrations.errors import (
+    ActionDisabled,
+    ActionNotFound,
+    IncompleteConnection,
+    RefreshError,
+    UnknownConnection,
+    UnknownProvider,
+)
+from nangosite.lib.errors import DomainError
+
 log = logging.getLogger(__name__)
+
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    UnknownProvider: 400,
+    UnknownConnection: 400,
+    IncompleteConnection: 400,
+    InvalidActionInput: 400,
+    ActionNotFound: 404,
+    ActionDisabled: 404,
+    IdempotencyConflict: 409,
+    IdempotencyInProgress: 409,
+    RefreshError: 424,
+}
 
 
 class ApiError(exceptions.APIException):
@@ -82,6 +107,9 @@ _DRF_CODES = {
 
 def error_of(exc: Exception) -> tuple[int, dict, dict] | None:
     """The status, body and headers the API answers for an exception; None if unexpected."""
+    if isinstance(exc, DomainError):
+        status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
+        return status, {"error": {"code": exc.code, "message": exc.message, **exc.extra}}, {}
     if isinstance(exc, ApiError):
         headers = {"WWW-Authenticate": 'Bearer realm="api"'} if exc.status_code == 401 else {}
         return exc.status_code, exc.body(), headers
@@ -146,6 +174,11 @@ class BoundedJSONParser(BaseParser):
             return json.loads(raw, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise exceptions.ParseError() from None
+
+
+def read_json(request) -> object:
+    """The request body as JSON, as the API's parser reads it, for views outside DRF."""
+    return BoundedJSONParser().parse(request)
 
 
 def json_404(request, exception=None) -> JsonResponse:

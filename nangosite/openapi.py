@@ -2,7 +2,7 @@
 
 The API's own operations are public: the document says nothing about any environment. Sent
 with an environment's secret key, it also has one path per deployed, enabled action of that
-environment, `POST /actions/{integration}/{action}` (`executions/named.py`), with the
+environment, `POST /actions/{integration}/{action}` (`executions/views.py`), with the
 action's input schema as the request body and its output schema as the 200 answer; without
 a key those paths are left out, since they would show what the environment runs.
 

@@ -181,8 +181,9 @@ QUEUE_WAIT_SECONDS = envfloat("QUEUE_WAIT_SECONDS", "5")
 # How often the sweep (stale runs, due retries, pruning) runs, in minutes.
 SWEEP_MINUTES = envint("SWEEP_MINUTES", "1")
 
-# Outgoing webhooks: per-attempt timeout, attempts per delivery (network errors and 5xx are
-# retried, 3xx/4xx are not), and the exponential backoff between attempts (with jitter).
+# Outgoing webhooks: per-attempt timeout, attempts per delivery (network errors, 5xx, 408
+# and 429 are retried; 3xx and other 4xx are not), and the exponential backoff between
+# attempts (with jitter).
 WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", "20")
 WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", "5")
 WEBHOOK_BACKOFF_BASE_SECONDS = envfloat("WEBHOOK_BACKOFF_BASE_SECONDS", "10")

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from executions import mcp, named
+from executions import mcp
 from executions import views as execution_views
 from nangosite import openapi
 
@@ -12,7 +12,7 @@ urlpatterns = [
     path("executions/<str:id>", execution_views.execution_detail),
     path("executions/<str:id>/cancel", execution_views.execution_cancel),
     path("mcp", mcp.mcp),
-    path("actions/<str:key>/<str:name>", named.trigger_named),
+    path("actions/<str:key>/<str:name>", execution_views.trigger_named),
     path("openapi.json", openapi.openapi_json),
     path("docs", openapi.docs_page),
     path("", include("integrations.urls")),

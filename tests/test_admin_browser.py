@@ -54,9 +54,9 @@ def runs(world) -> Execution:
         rows.append(
             Execution(
                 environment=world.env,
-                connection=world.connection,
+                connection_record=world.connection,
                 provider_config_key="github",
-                connection_ref="conn-1",
+                connection_id="conn-1",
                 action_name="create-issue" if i % 3 else "list-repos",
                 status=status,
                 input={"owner": "octocat", "repo": "hello", "title": f"Issue {i}"},
@@ -72,9 +72,9 @@ def runs(world) -> Execution:
     rows.append(
         Execution(
             environment=world.env,
-            connection=world.connection,
+            connection_record=world.connection,
             provider_config_key="github",
-            connection_ref="conn-1",
+            connection_id="conn-1",
             action_name="create-issue",
             status=Status.QUEUED,
             is_async=True,

@@ -94,11 +94,11 @@ def replay(env, connection, root: Path, fixture_path: Path):
             root=root,
         )
         # Inside the block, so a failed run reports its own error rather than unused mocks.
-        assert result.outcome.ok, result.outcome.failure
+        assert result.run.ok, result.run.failure
         made = [(c.request.method, c.request.url, sent_body(c.request)) for c in mock.calls]
     recorded = [(c["method"], c["url"], c["request_body"]) for c in fixture["calls"]]
     assert made == recorded
-    return fixture, result.outcome
+    return fixture, result.run
 
 
 def test_every_example_has_a_fixture_and_every_fixture_an_example():
@@ -152,7 +152,7 @@ def test_dry_run_save_writes_the_fixture_that_replays(transactional_db, tmp_path
             save=True,
             root=root,
         )
-        assert result.outcome.ok, result.outcome.failure
+        assert result.run.ok, result.run.failure
     assert result.fixture_path == root / integration_id / "tests" / fixture_path.name
     saved = json.loads(result.fixture_path.read_text())
     # The hand-written fixture is exactly what a recording would have written.
@@ -171,7 +171,7 @@ def test_a_schema_violating_input_is_refused_without_calling_the_provider(transa
             env, "create-issue", connection.connection_id, bad, validate=True, root=FUNCTIONS
         )
         assert len(mock.calls) == 0
-    failure = result.outcome.failure
+    failure = result.run.failure
     assert failure is not None and failure.code == "invalid_action_input"
     assert {(e["code"], tuple(e["path"])) for e in failure.errors} == {
         ("additionalProperties", ()),
@@ -230,6 +230,6 @@ def test_errors_reported_in_a_200_answer_end_the_run_with_an_action_error(
         result = dry_run(
             env, action, connection.connection_id, input, validate=True, root=FUNCTIONS
         )
-    failure = result.outcome.failure
+    failure = result.run.failure
     assert failure is not None and failure.code == "action_script_runtime_error"
     assert failure.payload == payload

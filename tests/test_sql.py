@@ -56,7 +56,7 @@ def test_insert_and_guarded_update_store_what_the_orm_reads_back(connection):
         "request_hash": "",
         "environment_id": env_id,
         "provider_config_key": "github",
-        "connection_ref": "alice",
+        "connection_id": "alice",
         "action_name": "act",
         "status": "running",
         "input": {"nested": [1, None, "é"]},

@@ -7,11 +7,9 @@ time, and the webhook sweep picks up any due row whose message was lost.
 """
 
 import json
-import random
 import time
 import uuid
 from datetime import timedelta
-from functools import partial
 
 import requests
 import urllib3
@@ -23,19 +21,11 @@ from django.utils.timezone import now
 from executions.models import Execution, Status
 from integrations.models import Connection, Environment
 from nangosite.lib import http
+from nangosite.lib.backoff import backoff
+from nangosite.lib.cache import TTLCache
 from webhooks import signing
 
 EXCERPT_CHARS = 2000
-
-
-def backoff(attempt: int) -> float:
-    """Seconds before the attempt after attempt number `attempt` (1, 2, …): doubling, capped,
-    with jitter in [half, full] so receivers that come back are not hit all at once."""
-    ceiling = min(
-        settings.WEBHOOK_BACKOFF_MAX_SECONDS,
-        settings.WEBHOOK_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1),
-    )
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def sent_at(moment) -> str:
@@ -53,28 +43,26 @@ def _loaded(instance: models.Model | None, name: str) -> models.Model | None:
 # Environments' webhook settings by id, briefly: every async run's end reads them and a
 # run of an environment without webhooks must cost no query. A change of URLs or toggle
 # reaches every worker within WEBHOOK_SETTINGS_CACHE_SECONDS.
-_hooks: dict[int, tuple[float, tuple[bool, tuple[str, str]]]] = {}
+_hooks = TTLCache("WEBHOOK_SETTINGS_CACHE_SECONDS")
 
 
 def _environment_hooks(execution: Execution) -> tuple[bool, tuple[str, str]]:
     """(toggle, (primary URL, secondary URL)) of the run's environment."""
     env = _loaded(execution, "environment") or _loaded(
-        _loaded(_loaded(execution, "connection"), "integration"), "environment"
+        _loaded(_loaded(execution, "connection_record"), "integration"), "environment"
     )
     if env is not None:  # loaded with the run: free and fresh
         return env.send_async_action_webhooks, (env.webhook_primary_url, env.webhook_secondary_url)
-    ttl = settings.WEBHOOK_SETTINGS_CACHE_SECONDS
-    cached = _hooks.get(execution.environment_id) if ttl > 0 else None
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    cached = _hooks.get(execution.environment_id)
+    if cached is not None:
+        return cached
     row = (
         Environment.objects.filter(pk=execution.environment_id)
         .values_list("send_async_action_webhooks", "webhook_primary_url", "webhook_secondary_url")
         .first()
     )
     value = (row[0], (row[1], row[2])) if row else (False, ("", ""))
-    if ttl > 0:
-        _hooks[execution.environment_id] = (time.monotonic() + ttl, value)
+    _hooks.set(execution.environment_id, value)
     return value
 
 
@@ -88,12 +76,12 @@ def webhook_urls(execution: Execution) -> list[str]:
     enabled, env_urls = _environment_hooks(execution)
     if not enabled:
         return []
-    connection = _loaded(execution, "connection")
-    if connection is None and execution.connection_id is not None:
+    connection = _loaded(execution, "connection_record")
+    if connection is None and execution.connection_record_id is not None:
         # None if it was deleted since: the environment's URLs apply.
         connection = (
             Connection.objects.only("webhook_url_override")
-            .filter(pk=execution.connection_id)
+            .filter(pk=execution.connection_record_id)
             .first()
         )
     if connection is not None and connection.webhook_url_override:
@@ -111,7 +99,7 @@ class DeliveryQuerySet(models.QuerySet):
         Only for Nango's cases: a success, or a failure with no attempt left. Sent after
         the surrounding transaction commits, so a worker never looks for a row not yet there.
         """
-        if not execution.is_async or execution.status not in (Status.SUCCEEDED, Status.FAILED):
+        if not execution.is_announced:
             return []
         urls = webhook_urls(execution)
         if not urls:
@@ -121,7 +109,7 @@ class DeliveryQuerySet(models.QuerySet):
             {
                 "type": "async_action",
                 "from": "nango",
-                "connectionId": execution.connection_ref,
+                "connectionId": execution.connection_id,
                 "providerConfigKey": execution.provider_config_key,
                 "payload": {"id": str(execution.code), "statusUrl": execution.status_url},
                 "success": execution.status == Status.SUCCEEDED,
@@ -215,8 +203,14 @@ class Delivery(models.Model):
 
     def enqueue_on_commit(self) -> None:
         # robust: a broker that is down must not fail the run that announced its end; the
-        # row is due, so the webhook sweep sends it.
-        transaction.on_commit(partial(enqueue, self.pk), robust=True)
+        # row is due, so the webhook sweep sends it. (A function, not a functools.partial:
+        # Django names the callback by its __qualname__ when it logs that failure.)
+        pk = self.pk
+
+        def send() -> None:
+            enqueue(pk)
+
+        transaction.on_commit(send, robust=True)
 
     def resend(self) -> "Delivery":
         """Send this webhook again, as a new delivery to the same URL.
@@ -258,8 +252,9 @@ class Delivery(models.Model):
     def attempt(self) -> "DeliveryAttempt | None":
         """Claim and make one attempt, record it; None if the attempt was not ours to make.
 
-        Afterwards the row is delivered, failed (3xx/4xx, or no attempt left), or pending
-        with `next_attempt_at` set to when the next attempt may start.
+        Afterwards the row is delivered, failed (3xx, a 4xx other than 408/429, or no
+        attempt left), or pending with `next_attempt_at` set to when the next attempt may
+        start.
         """
         if not self.claim():
             return None
@@ -278,7 +273,12 @@ class Delivery(models.Model):
         if row.ok:
             fields.update(status=self.Status.DELIVERED, delivered=moment, next_attempt_at=None)
         elif retryable and number < self.max_attempts:
-            fields.update(next_attempt_at=moment + timedelta(seconds=backoff(number)))
+            wait = backoff(
+                number - 1,
+                settings.WEBHOOK_BACKOFF_BASE_SECONDS,
+                settings.WEBHOOK_BACKOFF_MAX_SECONDS,
+            )
+            fields.update(next_attempt_at=moment + timedelta(seconds=wait))
         else:
             fields.update(status=self.Status.FAILED, next_attempt_at=None)
         # Guarded on our lease: if it ran out and another worker took the row, that
@@ -308,19 +308,19 @@ class Delivery(models.Model):
             response = http.send(request)  # one attempt; redirects are never followed
         except http.HttpError as exc:
             response = exc.response
+            retryable = not exc.permanent
             if response is None:
-                retryable = isinstance(exc.__cause__, http.RETRYABLE_NETWORK)
                 row.error = _network_error(exc)
         row.latency_ms = round((time.perf_counter() - clock) * 1000, 2)
         if response is not None:
             row.status_code = response.status_code
             row.response_excerpt = _excerpt(response)
             if 300 <= response.status_code < 400:
+                # Not a delivery, and following it would send the body elsewhere.
                 location = response.headers.get("Location", "")
                 row.error = f"redirect to {location[:300]!r} not followed"
             elif response.status_code >= 400:
                 row.error = f"the receiver answered {response.status_code}"
-            retryable = response.status_code >= 500
         return row, retryable
 
 

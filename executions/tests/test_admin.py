@@ -45,9 +45,9 @@ def make_execution(world, status=Status.SUCCEEDED, **kw) -> Execution:
     finished = moment if status in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED) else None
     fields = dict(
         environment=world.env,
-        connection=world.connection,
+        connection_record=world.connection,
         provider_config_key="github",
-        connection_ref="conn-1",
+        connection_id="conn-1",
         action_name="echo",
         status=status,
         input={"n": 1},
@@ -194,7 +194,7 @@ def test_the_execution_list_never_counts_the_whole_table(world, staff, monkeypat
 
 def test_it_filters_and_searches_executions(world, staff):
     old = make_execution(world, created=now() - timedelta(days=3), action_name="old")
-    other = make_execution(world, connection_ref="conn-2", action_name="echo")
+    other = make_execution(world, connection_id="conn-2", action_name="echo")
     failed = make_execution(world, status=Status.FAILED, action_name="boom")
     Execution.objects.bulk_create([old, other, failed])
     Function.objects.create(integration=world.github, name="boom")

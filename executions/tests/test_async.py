@@ -97,7 +97,7 @@ def test_it_never_retries_a_run_without_retries_left(act, api):
     assert Execution.objects.get().attempts == 1
 
 
-def test_it_says_pending_while_queued_and_not_found_for_unknown_ids(act, api, monkeypatch):
+def test_it_says_pending_while_queued_and_not_found_for_unknown_ids(act, api, monkeypatch, clock):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)  # queued, no worker
@@ -105,9 +105,9 @@ def test_it_says_pending_while_queued_and_not_found_for_unknown_ids(act, api, mo
     url = r.json()["statusUrl"]
     pending = api.get(url)
     assert pending.status_code == 404 and pending.json()["error"]["code"] == "pending"
-    started = time.monotonic()
+    waited = clock("executions.models")
     assert api.get(url + "?wait=0.3").status_code == 404
-    assert time.monotonic() - started >= 0.3
+    assert waited.elapsed >= 0.3
     missing = api.get("/action/6f1c5f0e-0000-4000-8000-000000000000")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert api.get("/action/not-a-uuid").status_code == 400
@@ -116,17 +116,17 @@ def test_it_says_pending_while_queued_and_not_found_for_unknown_ids(act, api, mo
     assert api.get(url).json()["error"]["code"] == "not_found"
 
 
-def test_it_long_polls_until_the_result_is_ready(act, api, monkeypatch):
+def test_it_long_polls_until_the_result_is_ready(act, api, monkeypatch, clock):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)
     r = async_trigger(api, {"value": "later"})
     execution = Execution.objects.get()
-    threading.Timer(0.3, run_next, args=[execution.environment_id]).start()
-    started = time.monotonic()
+    waited = clock("executions.models")
+    waited.at(0.3, lambda: run_next(execution.environment_id))  # a worker, 0.3 s later
     result = api.get(r.json()["statusUrl"] + "?wait=5")
     assert result.status_code == 200 and result.json() == {"echo": "later"}
-    assert 0.25 <= time.monotonic() - started < 3
+    assert 0.25 <= waited.elapsed < 3
 
 
 def test_it_cancels_a_queued_run_at_once(act, api, monkeypatch):
@@ -143,10 +143,12 @@ def test_it_cancels_a_queued_run_at_once(act, api, monkeypatch):
     assert again.status_code == 409
 
 
-def test_it_stops_a_running_run_when_cancelled(act, api, monkeypatch):
+def test_it_stops_a_running_run_when_cancelled(act, api, monkeypatch, clock):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)
+    # The heartbeat watch, which delivers cancels, sleeps on a clock this test moves.
+    watch = clock("executions.heartbeat", blocking=True)
     r = async_trigger(api, {"mode": "hang"}, HTTP_X_MAX_RETRIES="3")
     env_id = Execution.objects.get().environment_id
     worker = threading.Thread(target=run_next, args=[env_id])
@@ -155,11 +157,12 @@ def test_it_stops_a_running_run_when_cancelled(act, api, monkeypatch):
         if Execution.objects.get().status == "running":
             break
         time.sleep(0.02)
-    asked = time.monotonic()
+    asked = watch.now
     assert api.post(f"/executions/{r.json()['id']}/cancel").status_code == 202
+    watch.tick(0.5)  # one period of the watch
     worker.join(timeout=5)
     assert not worker.is_alive()
-    assert time.monotonic() - asked < 2
+    assert watch.now - asked < 2
     execution = Execution.objects.get()
     assert execution.status == "cancelled" and execution.attempts == 1  # never retried
     assert execution.attempt_log[0]["outcome"] == "cancelled"

@@ -110,7 +110,7 @@ def test_it_calls_a_tool_through_the_trigger_path(deployed, api):
     assert responses.calls[0].request.headers["Authorization"] == "Bearer gho_secret_token"
     execution = Execution.objects.get()
     assert execution.status == "succeeded" and not execution.is_async
-    assert execution.action_name == "create-issue" and execution.connection_ref == "conn-1"
+    assert execution.action_name == "create-issue" and execution.connection_id == "conn-1"
     assert result["_meta"]["executionId"] == str(execution.code)
 
 

@@ -31,6 +31,16 @@ def queued(world, version, connection=None, **kw) -> Execution:
     return Execution.create_for(connection or world.connection, version, {}, is_async=True, **kw)
 
 
+def claim(execution: Execution) -> bool:
+    """Claim `execution` as a worker does (the queue's own claim_next); True if this row
+    was the one claimed. The instance is then as the worker holds it: running."""
+    claimed, _ = claim_next(execution.environment_id)
+    if claimed is None or claimed.pk != execution.pk:
+        return False
+    execution.refresh_from_db()
+    return True
+
+
 def test_it_is_born_queued_for_async_and_running_for_sync(world, version):
     a = queued(world, version)
     assert (a.status, a.attempts, a.started) == ("queued", 0, None)
@@ -41,15 +51,15 @@ def test_it_is_born_queued_for_async_and_running_for_sync(world, version):
 def test_it_lets_exactly_one_claim_win(world, version):
     execution = queued(world, version)
     twin = Execution.objects.get(pk=execution.pk)
-    assert execution.claim() is True
-    assert twin.claim() is False
+    assert claim(execution) is True
+    assert claim(twin) is False
     execution.refresh_from_db()
     assert execution.status == "running" and execution.attempts == 1
 
 
 def test_it_requeues_a_failed_attempt_while_retries_remain(world, version):
     execution = queued(world, version, max_retries=1)
-    execution.claim()
+    claim(execution)
     before = now()
     assert execution.end_attempt(failure=errors.runtime_error({}))
     execution.refresh_from_db()
@@ -57,7 +67,7 @@ def test_it_requeues_a_failed_attempt_while_retries_remain(world, version):
     assert execution.next_attempt_at > before
     execution.next_attempt_at = now()
     execution.save()
-    execution.claim()
+    claim(execution)
     execution.end_attempt(failure=errors.runtime_error({"x": 1}))
     execution.refresh_from_db()
     assert execution.status == "failed" and execution.attempts == 2
@@ -71,21 +81,21 @@ def test_it_requeues_a_failed_attempt_while_retries_remain(world, version):
 )
 def test_it_never_retries_what_retrying_cannot_fix(world, version, failure):
     execution = queued(world, version, max_retries=5)
-    execution.claim()
+    claim(execution)
     execution.end_attempt(failure=failure)
     assert Execution.objects.get().status == "failed"
 
 
 def test_it_never_retries_a_cancelled_attempt(world, version):
     execution = queued(world, version, max_retries=5)
-    execution.claim()
+    claim(execution)
     execution.end_attempt(failure=errors.cancelled(), outcome="cancelled")
     assert Execution.objects.get().status == "cancelled"
 
 
 def test_it_does_not_let_a_presumed_dead_attempt_overwrite_the_next_one(world, version):
     execution = queued(world, version, max_retries=1)
-    execution.claim()
+    claim(execution)
     zombie = Execution.objects.get(pk=execution.pk)  # the worker that went silent
     Execution.objects.filter(pk=execution.pk).update(heartbeat=now() - timedelta(hours=1))
     assert sweep()["crashed"] == 1
@@ -93,7 +103,7 @@ def test_it_does_not_let_a_presumed_dead_attempt_overwrite_the_next_one(world, v
     assert execution.status == "queued"
     Execution.objects.filter(pk=execution.pk).update(next_attempt_at=now())
     execution.refresh_from_db()
-    assert execution.claim()  # attempt 2, on another worker
+    assert claim(execution)  # attempt 2, on another worker
     assert zombie.end_attempt(output={"late": True}) is False
     execution.refresh_from_db()
     assert execution.status == "running" and execution.output is None
@@ -182,10 +192,10 @@ def test_it_wakes_a_worker_only_while_fewer_loops_than_the_concurrency_exist(wor
     world.env.action_concurrency = 2
     runs = [queued(world, version) for _ in range(3)]
     assert [needs_wake(r, 2) for r in runs] == [True, True, False]
-    runs[0].claim()  # its loop comes back for more when the run ends: still two loops
+    claim(runs[0])  # its loop comes back for more when the run ends: still two loops
     assert needs_wake(runs[2], 2) is False
     runs[0].end_attempt({"ok": True})  # that loop may now find the queue empty and stop
-    runs[1].claim()
+    claim(runs[1])
     runs[1].end_attempt({"ok": True})
     assert needs_wake(runs[2], 2) is True
     # Runs waiting out a retry backoff have no loop waiting for them.
@@ -196,7 +206,7 @@ def test_it_wakes_a_worker_only_while_fewer_loops_than_the_concurrency_exist(wor
 
 def test_it_lets_a_cancel_win_over_the_retry_of_a_failing_attempt(world, version):
     execution = queued(world, version, max_retries=3)
-    execution.claim()
+    claim(execution)
     assert execution.cancel() is True  # running: only asks
     execution.end_attempt(failure=errors.runtime_error({}))
     execution.refresh_from_db()

@@ -5,7 +5,6 @@ Retry-After / rate-limit reset headers, and a deadline caps both waits and timeo
 call never outlives the run that made it. Failures raise one error type, `HttpError`.
 """
 
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -14,6 +13,8 @@ from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
 
 import requests
+
+from nangosite.lib.backoff import backoff
 
 _local = threading.local()
 
@@ -60,22 +61,24 @@ class Attempt:
 class HttpError(Exception):
     """An outbound call that did not succeed.
 
-    `response` is set when the remote end answered (non-2xx); `permanent` is True when
-    retrying the same request cannot help (4xx other than 408/429).
+    `response` is set when the remote end answered (non-2xx). `permanent` is True when
+    sending the same request again cannot help: a 4xx other than 408 and 429, or a request
+    that could not even be sent (a malformed URL). Network errors, timeouts and 5xx are
+    not permanent.
     """
 
-    def __init__(self, message: str, response: requests.Response | None = None):
+    def __init__(
+        self,
+        message: str,
+        response: requests.Response | None = None,
+        permanent: bool | None = None,
+    ):
         super().__init__(message)
         self.response = response
-
-    @property
-    def permanent(self) -> bool:
-        if self.response is None:
-            return False
-        return 400 <= self.response.status_code < 500 and self.response.status_code not in (
-            408,
-            429,
-        )
+        if permanent is None:
+            status = response.status_code if response is not None else 0
+            permanent = 400 <= status < 500 and status not in (408, 429)
+        self.permanent = permanent
 
 
 class DeadlineExceeded(HttpError):
@@ -136,12 +139,6 @@ def _header_wait(response: requests.Response, policy: RetryPolicy, clock: float)
     return max(0.0, max(waits))
 
 
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter: a random wait in [base*2^n / 2, base*2^n]."""
-    ceiling = min(cap, base * (2**attempt))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
 def sleep_until(deadline: float | None, seconds: float) -> None:
     # Short naps keep the thread responsive to the run's timeout (see executions/runner.py).
     end = time.monotonic() + seconds
@@ -196,7 +193,7 @@ def send(
             error = exc
         except requests.RequestException as exc:
             # Malformed URL and the like: retrying cannot help.
-            raise HttpError(f"{type(exc).__name__}: {exc}") from exc
+            raise HttpError(f"{type(exc).__name__}: {exc}", permanent=True) from exc
         duration_ms = (time.perf_counter() - started) * 1000
 
         if response is not None and response.status_code < 400:

@@ -173,25 +173,22 @@ def test_a_hanging_action_times_out_without_blocking_the_server(world, action):
     result = {}
 
     def hang():
-        started = time.monotonic()
-        response = world.trigger(action, timeout=15)
-        result["elapsed"] = time.monotonic() - started
-        result["response"] = response
+        result["response"] = world.trigger(action, timeout=15)
 
     hanging = threading.Thread(target=hang, daemon=True)
     hanging.start()
     time.sleep(0.3)  # let the run start
 
+    # Each parallel trigger notes whether the hanging one was still waiting when it was
+    # answered: a server that the hanging run blocked answers none of them before it.
     quick = world.client()
-    timings = []
-    while hanging.is_alive() and len(timings) < 5:
-        started = time.monotonic()
+    while_hanging = []
+    while hanging.is_alive() and len(while_hanging) < 5:
         r = world.trigger("whoami", session=quick, timeout=10)
-        timings.append(time.monotonic() - started)
+        while_hanging.append(hanging.is_alive())
         assert r.status_code == 200, r.text
         assert r.json() == {"login": "octocat"}
-    assert timings, "the hanging trigger answered before a parallel trigger could run"
-    assert max(timings) < 0.5, f"parallel triggers took {timings}"
+    assert any(while_hanging), "no parallel trigger was answered while the hanging one ran"
 
     hanging.join(timeout=10)
     assert not hanging.is_alive()
@@ -200,7 +197,7 @@ def test_a_hanging_action_times_out_without_blocking_the_server(world, action):
     error = error_of(r)
     assert error["code"] == "action_script_failure"
     assert error["payload"]["reason"] == "timeout"
-    assert 1.0 <= result["elapsed"] < 2.0, result["elapsed"]
+    assert error["payload"]["timeout_seconds"] == 1
 
     # The interrupted run freed its thread: the server is still fully responsive.
     r = world.trigger("whoami")

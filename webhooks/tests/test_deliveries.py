@@ -130,7 +130,7 @@ def test_it_costs_no_query_when_the_environment_has_no_webhook(tworld, django_as
         assert Delivery.objects.announce(execution) == []
     Environment.objects.filter(pk=tworld.env.pk).update(send_async_action_webhooks=False)
     execution = _ended(tworld)
-    execution.connection.integration.environment.webhook_primary_url = "http://127.0.0.1:1/x"
+    execution.connection_record.integration.environment.webhook_primary_url = "http://127.0.0.1:1/x"
     with django_assert_num_queries(0):
         assert Delivery.objects.announce(execution) == []
 
@@ -142,7 +142,7 @@ def test_it_reads_an_environment_not_loaded_with_the_run_once_per_cache_period(
     models._hooks.clear()
     execution = Execution.objects.get(pk=_ended(tworld).pk)
     # As a worker loads it now: the connection and its integration, not the environment.
-    execution.connection = Connection.objects.select_related("integration").get(
+    execution.connection_record = Connection.objects.select_related("integration").get(
         pk=tworld.connection.pk
     )
     with django_assert_num_queries(1):
@@ -162,9 +162,9 @@ def _ended(world) -> Execution:
     connection.integration.environment = Environment.objects.get(pk=world.env.pk)
     execution = Execution(
         environment_id=world.env.pk,
-        connection=connection,
+        connection_record=connection,
         provider_config_key="github",
-        connection_ref="conn-1",
+        connection_id="conn-1",
         action_name="act",
         is_async=True,
         status="succeeded",
@@ -191,6 +191,19 @@ def test_it_retries_5xx_with_backoff_until_delivered(hooked, receiver, api):
     assert [r.answered for r in receiver.received] == [503, 503, 200]
     assert all(r.verified for r in receiver.received)
     assert len({r.body for r in receiver.received}) == 1  # the same bytes each time
+
+
+def test_it_retries_a_receiver_that_asks_to_slow_down(hooked, receiver, api):
+    receiver.script = [429, 408]
+    start(api)
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.last_status_code) == ("pending", 429)
+    for _ in range(2):
+        Delivery.objects.update(next_attempt_at=now())  # as if the backoff had passed
+        tasks.deliver(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered" and delivery.attempts == 3
+    assert [r.answered for r in receiver.received] == [429, 408, 200]
 
 
 def test_it_does_not_retry_4xx_and_never_follows_redirects(hooked, receiver, api):

@@ -48,7 +48,7 @@ class Command(BaseCommand):
             )
         except (DryRunError, FunctionFileError) as exc:
             raise CommandError(str(exc)) from None
-        out = run.outcome
+        out = run.run
         for warning in run.warnings:
             self.stderr.write(f"warning: {warning} (use --validation to enforce)")
         for line in out.recorder.logs:

@@ -1,0 +1,80 @@
+"""What a run leaves behind of its provider calls and log lines, secrets scrubbed.
+
+`Connection.call` records every attempt on the recorder it is given and adds the
+credentials it used to the recorder's secrets, so nothing recorded can hold them.
+"""
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import quote, quote_plus
+
+from django.utils.timezone import now
+
+from nangosite.lib import http
+
+MAX_LOG_LINES = 1000
+MAX_LOG_CHARS = 99_000
+REDACTED = "[REDACTED]"
+
+
+def secrets_of(credentials: dict) -> set:
+    """The secret values of a connection's credentials (everything but type and expiry)."""
+    return {
+        value
+        for key, value in credentials.items()
+        if key not in ("type", "expires_at") and isinstance(value, str)
+    }
+
+
+@dataclass
+class Recorder:
+    """A run's log lines and every provider call, with the secret values to scrub."""
+
+    logs: list = field(default_factory=list)
+    calls: list = field(default_factory=list)
+    secrets: set = field(default_factory=set)
+    # `dryrun --save` keeps whole responses to replay them in tests.
+    capture: bool = False
+    captured: list = field(default_factory=list)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret and len(secret) >= 4:
+                # URLs hold secrets percent-encoded and JSON text holds them escaped:
+                # scrub those spellings too.
+                escaped = json.dumps(secret)[1:-1]
+                for form in {secret, quote(secret, safe=""), quote_plus(secret), escaped}:
+                    text = text.replace(form, REDACTED)
+        return text
+
+    def redact_json(self, value: object) -> object:
+        text = json.dumps(value)
+        scrubbed = self.redact(text)
+        return value if scrubbed == text else json.loads(scrubbed)
+
+    def log(self, level: str, message: str) -> None:
+        if len(self.logs) >= MAX_LOG_LINES:
+            return
+        if len(self.logs) == MAX_LOG_LINES - 1:
+            level, message = "warn", f"log limit of {MAX_LOG_LINES} lines reached"
+        self.logs.append(
+            {
+                "at": now().isoformat(),
+                "level": level,
+                "message": self.redact(message)[:MAX_LOG_CHARS],
+            }
+        )
+
+    def call(self, attempt: http.Attempt) -> None:
+        entry = {
+            "method": attempt.method,
+            "url": self.redact(attempt.url),
+            "status": attempt.status,
+            "duration_ms": round(attempt.duration_ms, 2),
+            "attempt": attempt.attempt + 1,
+        }
+        if attempt.error:
+            entry["error"] = attempt.error
+        if attempt.wait_s:
+            entry["retry_in_s"] = round(attempt.wait_s, 3)
+        self.calls.append(entry)
