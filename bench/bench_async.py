@@ -90,6 +90,7 @@ class AsyncPlatform(b.Platform):
             cmd = [sys.executable, str(b.ROOT / "manage.py"), "qcluster"]
             proc = b.spawn(cmd, env=self.env, stdout=log, stderr=b.subprocess.STDOUT)
             self.workers.append(proc)
+        # Webhook deliveries have their own cluster (none are sent here: no webhook URLs).
         time.sleep(2)  # let the clusters start their workers
 
     def client(self) -> requests.Session:

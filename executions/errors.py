@@ -152,6 +152,26 @@ def crashed() -> Failure:
     )
 
 
+def expired(hours: float) -> Failure:
+    return Failure(
+        "action_script_failure",
+        500,
+        f"The action script failed with an error: it was not started within {hours:g} h",
+        payload={"reason": "expired", "queued_for_hours": hours},
+        retryable=False,
+    )
+
+
+def unstorable(what: str) -> Failure:
+    return Failure(
+        "invalid_action_output",
+        500,
+        "What the run produced could not be stored",
+        payload={"reason": "unstorable", "message": what[:500]},
+        retryable=False,
+    )
+
+
 def gone() -> Failure:
     return Failure(
         "action_script_failure",

@@ -88,6 +88,11 @@ class ExecutionQuerySet(models.QuerySet):
         cutoff = now() - timedelta(seconds=settings.EXECUTION_STALE_SECONDS)
         return self.filter(status=Status.RUNNING, heartbeat__lt=cutoff)
 
+    def expired(self) -> "ExecutionQuerySet":
+        """Queued rows older than QUEUED_RUN_TTL_HOURS: they will not start any more."""
+        cutoff = now() - timedelta(hours=settings.QUEUED_RUN_TTL_HOURS)
+        return self.filter(status=Status.QUEUED, created__lt=cutoff)
+
     def trigger(
         self, env: Environment, request: TriggerRequest, connection: Connection | None = None
     ) -> "Execution":
@@ -436,15 +441,27 @@ class Execution(models.Model):
             reason = next(r for cls, r in RETRY_REFUSALS.items() if isinstance(exc, cls))
             raise RetryRefused(reason) from None
 
+    def end_queued(self, failure: Failure, status: str = Status.FAILED) -> bool:
+        """End a run that never started (cancelled, or expired in the queue); False if it
+        was no longer queued. Guarded on status=queued, so a claim that got there first
+        wins."""
+        moment = now()
+        fields = {
+            "status": status,
+            "finished": moment,
+            "error": failure.body(),
+            "http_status": failure.status,
+            "next_attempt_at": None,
+        }
+        if not Execution.objects.filter(pk=self.pk, status=Status.QUEUED).update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
     def cancel(self) -> bool:
         """Cancel at once if queued; ask the running process to stop it if running."""
-        failure = errors.cancelled()
-        if Execution.objects.filter(pk=self.pk, status=Status.QUEUED).update(
-            status=Status.CANCELLED,
-            finished=now(),
-            error=failure.body(),
-            http_status=failure.status,
-        ):
+        if self.end_queued(errors.cancelled(), Status.CANCELLED):
             self.refresh_from_db()
             return True
         changed = Execution.objects.filter(pk=self.pk, status=Status.RUNNING).update(

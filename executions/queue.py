@@ -12,7 +12,7 @@ import functools
 from datetime import datetime
 
 from django.db import connections, transaction
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.utils.timezone import now
 
 from executions.models import Execution, Status
@@ -129,10 +129,44 @@ def claim_next(env_id: int, look_first: bool = True) -> tuple[Execution | None, 
     return claimed, None
 
 
-def due_environments() -> list[int]:
-    """Environments with queued runs whose time has come (for the sweep's wake-up)."""
-    rows = Execution.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now())
-    return list(rows.values_list("environment_id", flat=True).distinct())
+STALLED_SQL = """
+SELECT 1 FROM {execution} q
+WHERE q.environment_id = %s AND q.status = 'queued' AND q.next_attempt_at <= %s
+  AND NOT EXISTS (
+      SELECT 1 FROM {execution} r
+      WHERE r.environment_id = q.environment_id AND r.status = 'running' AND r.is_async
+        AND r.{connection} = q.{connection}
+  )
+LIMIT 1
+"""
+
+
+def missing_loops(due_before: datetime) -> dict[int, int]:
+    """Per environment, the drain loops its queue lacks: where a run due since before
+    `due_before` could start now (a free slot, its connection not busy), every free slot.
+
+    A loop claims again whenever its run ends, so a runnable run left waiting means its
+    loops are gone (their process died, or a wake-up was lost while the broker was down).
+    Extra loops cost little: one that finds nothing to claim stops at once.
+    """
+    running = dict(
+        Execution.objects.filter(status=Status.RUNNING, is_async=True)
+        .values("environment_id")
+        .annotate(n=Count("pk"))
+        .values_list("environment_id", "n")
+    )
+    connection = connections["default"]
+    stamp = Execution._meta.get_field("next_attempt_at").get_db_prep_value(due_before, connection)
+    wanted = {}
+    for env_id, concurrency in Environment.objects.values_list("pk", "action_concurrency"):
+        free = concurrency - running.get(env_id, 0)
+        if free <= 0:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(_statement(STALLED_SQL), [env_id, stamp])
+            if cursor.fetchone() is not None:
+                wanted[env_id] = free
+    return wanted
 
 
 LOOPS_SQL = """
@@ -159,7 +193,7 @@ def needs_wake(execution: Execution, concurrency: int) -> bool:
     due run queued ahead of this one has a loop or a message on the way. While those add
     up to `concurrency`, as many loops as may run at once will reach this run: another
     message would only make a worker look at an empty queue. (A loop whose process died
-    leaves a stale row; the sweep ends it and wakes the queue.)
+    leaves a stale row; the reaper ends it and wakes the queue: `missing_loops`.)
     """
     connection = connections["default"]
     prep = Execution._meta.get_field("created").get_db_prep_value

@@ -12,15 +12,17 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
 from django.utils.timezone import now
 
 from executions import errors
+from executions.heartbeat import watch
 from executions.models import TERMINAL, Execution, Outcome
-from executions.queue import claim_next, due_environments, needs_wake
+from executions.queue import claim_next, missing_loops, needs_wake
 from executions.runner import run_version
 from nangosite.lib.tasks import enqueue
+from webhooks import tasks as webhook_tasks
 from webhooks.models import Delivery, webhook_urls
 
 log = logging.getLogger(__name__)
@@ -41,43 +43,89 @@ _ENDING_FIELDS = (
 )
 
 
+# Database errors worth waiting out: the server is unreachable, restarting, or locked.
+# Anything else (a value it refuses) will not go away by writing it again.
+TRANSIENT = (OperationalError, InterfaceError)
+
+
 def run_attempt(execution: Execution) -> None:
-    """Run the claimed (running) attempt of an execution and record how it ended."""
-    version, connection = execution.function_version, execution.connection_record
-    if version is None or connection is None:
-        # Deleted since the trigger: nothing to run, say so.
-        record(execution, failure=errors.gone(), outcome=Outcome.FAILED)
-        return
+    """Run the claimed (running) attempt of an execution and record how it ended.
+
+    The run is held by this process's heartbeat from here until its end is written, also
+    while that write waits for the database to come back: it is never presumed dead, and
+    so never run again, while its process lives.
+    """
+    watch.add(execution.pk)
     try:
-        result = run_version(version, connection, execution.input, execution_pk=execution.pk)
-    except Exception:
-        log.exception("execution %s: the runner failed", execution.code)
-        record(execution, failure=errors.platform_error(), outcome=Outcome.FAILED)
-        return
-    record(
-        execution,
-        result.output,
-        result.failure,
-        result.recorder.logs,
-        result.recorder.calls,
-        result.duration_ms,
-        outcome=result.outcome,
+        version, connection = execution.function_version, execution.connection_record
+        if version is None or connection is None:
+            # Deleted since the trigger: nothing to run, say so.
+            record(execution, failure=errors.gone(), outcome=Outcome.FAILED)
+            return
+        try:
+            result = run_version(version, connection, execution.input, execution_pk=execution.pk)
+        except Exception:
+            log.exception("execution %s: the runner failed", execution.code)
+            record(execution, failure=errors.platform_error(), outcome=Outcome.FAILED)
+            return
+        record(
+            execution,
+            result.output,
+            result.failure,
+            result.recorder.logs,
+            result.recorder.calls,
+            result.duration_ms,
+            outcome=result.outcome,
+        )
+    finally:
+        watch.remove(execution.pk)
+
+
+def record(
+    execution: Execution,
+    output: object = None,
+    failure: errors.Failure | None = None,
+    logs: list | None = None,
+    calls: list | None = None,
+    duration_ms: float | None = None,
+    outcome: str = "",
+) -> bool:
+    """Write how the running attempt ended (see `Execution.end_attempt`) and, when that
+    end is announced, its webhook deliveries in the same transaction: a run never ends
+    without the deliveries that tell of it (the webhook sweep sends any whose task was
+    lost). Retried while the database is unreachable (FINAL_WRITE_RETRY_SECONDS); an end
+    the database refuses to store is recorded as that error instead. False if the row
+    had moved on."""
+    ending = dict(
+        output=output,
+        failure=failure,
+        logs=logs,
+        calls=calls,
+        duration_ms=duration_ms,
+        outcome=outcome,
     )
+    try:
+        return _record(execution, ending)
+    except TRANSIENT:
+        raise
+    except DatabaseError as exc:
+        # Normally made storable before it gets here; whatever still is not must not
+        # leave the run `running`.
+        log.exception("execution %s: its end could not be stored", execution.code)
+        failure = errors.unstorable(f"{type(exc).__name__}: {exc}")
+        ending = dict(failure=failure, duration_ms=duration_ms, outcome=Outcome.FAILED)
+        return _record(execution, ending)
 
 
-def record(execution: Execution, *args, **kwargs) -> bool:
-    """Write how the running attempt ended (`Execution.end_attempt`'s arguments) and, when
-    that end is announced, its webhook deliveries in the same transaction: a run never
-    ends without the deliveries that tell of it (the webhook sweep sends any whose task
-    was lost). Retried while the database blips. False if the row had moved on."""
-    if not (execution.is_async and webhook_urls(execution)):
-        return _retrying(lambda: execution.end_attempt(*args, **kwargs))
-
+def _record(execution: Execution, ending: dict) -> bool:
     def write() -> bool:
+        # Inside the retried write: the webhook settings may need the database too.
+        if not (execution.is_async and webhook_urls(execution)):
+            return execution.end_attempt(**ending)
         before = {name: getattr(execution, name) for name in _ENDING_FIELDS}
         try:
             with transaction.atomic():
-                ended = execution.end_attempt(*args, **kwargs)
+                ended = execution.end_attempt(**ending)
                 if ended and execution.is_announced:
                     Delivery.objects.announce(execution)
             return ended
@@ -94,23 +142,50 @@ def crash(execution: Execution) -> bool:
     return record(execution, failure=errors.crashed(), outcome=Outcome.CRASHED)
 
 
-def _retrying(write, attempts: int = 5):
-    # A briefly unreachable or locked database must not leave a run without its outcome.
-    for attempt in range(attempts):
+def expire(execution: Execution) -> bool:
+    """End a run that waited in the queue past QUEUED_RUN_TTL_HOURS, and announce it."""
+    failure = errors.expired(settings.QUEUED_RUN_TTL_HOURS)
+
+    def write() -> bool:
+        with transaction.atomic():
+            ended = execution.end_queued(failure)
+            if ended and execution.is_announced:
+                Delivery.objects.announce(execution)
+            return ended
+
+    return _retrying(write)
+
+
+def _retrying(write):
+    """Run `write` until it succeeds, waiting out an unreachable or locked database (with
+    backoff, for up to FINAL_WRITE_RETRY_SECONDS): an end that was reached is written,
+    not abandoned, while its process lives."""
+    deadline = time.monotonic() + settings.FINAL_WRITE_RETRY_SECONDS
+    attempt = 0
+    while True:
         try:
             return write()
-        except DatabaseError:
-            if attempt == attempts - 1:
+        except TRANSIENT:
+            if time.monotonic() >= deadline:
                 raise
-            time.sleep(0.1 * 2**attempt)
+            log.warning("writing a run's end failed; retrying", exc_info=attempt == 0)
+            time.sleep(min(0.1 * 2**attempt, 2.0))
+            attempt += 1
             if not db_connection.in_atomic_block:
                 # A connection the database dropped (restart) stays broken: reconnect.
                 db_connection.close_if_unusable_or_obsolete()
 
 
-def wake(env_id: int) -> None:
-    """Ask a worker to drain an environment's queue."""
-    enqueue("executions.tasks.run_next", env_id)
+def wake(env_id: int) -> bool:
+    """Ask a worker to drain an environment's queue. False if the broker could not be
+    reached: the run stays queued, and the reaper wakes its queue once the broker is back
+    (`missing_loops`), so a broker outage never fails a trigger or a drain loop."""
+    try:
+        enqueue("executions.tasks.run_next", env_id)
+    except Exception:  # each broker client raises its own errors; all mean "not sent"
+        log.warning("could not wake the queue of environment %s", env_id, exc_info=True)
+        return False
+    return True
 
 
 def wake_for(execution: Execution, concurrency: int) -> None:
@@ -119,11 +194,44 @@ def wake_for(execution: Execution, concurrency: int) -> None:
         wake(execution.environment_id)
 
 
+def slice_seconds() -> float:
+    """How long one drain task runs before it hands the queue to a fresh task: at most
+    DRAIN_SLICE_SECONDS (so environments take turns on the workers), and early enough
+    that a run it starts then still ends before django-q2's Q_TIMEOUT kills the task."""
+    budget = settings.Q_CLUSTER["timeout"] - settings.ACTION_TIMEOUT_SECONDS - 5
+    return max(0.0, min(settings.DRAIN_SLICE_SECONDS, budget))
+
+
 def run_next(env_id: int) -> int:
-    """django-q2 task: run the environment's runnable executions until none is left."""
+    """django-q2 task: run the environment's runnable executions until none is left, for
+    one slice of time; then hand over to a fresh task at the back of the broker's queue.
+
+    A database outage does not end the loop: it waits for the database (with backoff, up
+    to FINAL_WRITE_RETRY_SECONDS) and goes on. Past its slice, a loop that cannot hand
+    over (the broker is down) keeps going while Q_TIMEOUT allows; then it stops, and the
+    reaper wakes the queue once the broker is back.
+    """
     ran = 0
+    started = time.monotonic()
+    handover = started + slice_seconds()
+    hard_stop = started + settings.Q_CLUSTER["timeout"] - settings.ACTION_TIMEOUT_SECONDS - 5
+    unreachable_since = None
     while True:
-        execution, next_due = claim_next(env_id, look_first=ran == 0)
+        clock = time.monotonic()
+        # Each task runs at least one run: a slice always makes progress.
+        if ran and clock >= handover and (wake(env_id) or clock >= hard_stop):
+            return ran
+        try:
+            execution, next_due = claim_next(env_id, look_first=ran == 0)
+        except TRANSIENT:
+            unreachable_since = unreachable_since or clock
+            if clock - unreachable_since > settings.FINAL_WRITE_RETRY_SECONDS:
+                raise
+            log.warning("claiming from environment %s failed; retrying", env_id)
+            time.sleep(1.0)
+            db_connection.close_if_unusable_or_obsolete()
+            continue
+        unreachable_since = None
         if execution is not None:
             run_attempt(execution)
             ran += 1
@@ -132,23 +240,48 @@ def run_next(env_id: int) -> int:
             return ran
         wait = (next_due - now()).total_seconds()
         if wait > settings.QUEUE_WAIT_SECONDS:
-            # The sweep wakes the queue when that backoff ends.
+            # The reaper wakes the queue when that backoff ends.
             return ran
         time.sleep(max(wait, 0.01))
 
 
-def sweep() -> dict:
-    """django-q2 schedule: end runs whose process died, wake due queues, prune old results."""
+def wake_missing_loops(due_before) -> int:
+    """Wake a loop for each free slot of the queues whose runnable runs have waited since
+    before `due_before` with nobody coming for them."""
+    woken = 0
+    for env_id, loops in missing_loops(due_before).items():
+        woken += sum(wake(env_id) for _ in range(loops))
+    return woken
+
+
+def reap() -> dict:
+    """The heartbeat thread's round (every HEARTBEAT_SECONDS in each worker process): end
+    the runs of processes that died, give queues whose drain loops died or whose wake-ups
+    were lost their loops back, and send again webhooks whose message was lost."""
     crashed = sum(crash(execution) for execution in Execution.objects.stale())
-    woken = due_environments()
-    for env_id in woken:
-        wake(env_id)
+    stalled = now() - timedelta(seconds=settings.QUEUE_STALL_SECONDS)
+    summary = {
+        "crashed": crashed,
+        "woken": wake_missing_loops(stalled),
+        "webhooks": webhook_tasks.sweep(due_before=stalled)["queued"],
+    }
+    if any(summary.values()):
+        log.info("reap: %s", summary)
+    return summary
+
+
+def sweep() -> dict:
+    """django-q2 schedule: what the reaper does (in case no heartbeat thread runs), plus
+    expiring runs that never started and pruning old results."""
+    crashed = sum(crash(execution) for execution in Execution.objects.stale())
+    expired = sum(expire(execution) for execution in Execution.objects.expired())
+    woken = wake_missing_loops(now())
     cutoff = now() - timedelta(days=settings.RESULT_RETENTION_DAYS)
     old = Execution.objects.filter(status__in=TERMINAL, finished__lt=cutoff)
     pruned = 0
     while ids := list(old.values_list("pk", flat=True)[:1000]):
         pruned += Execution.objects.filter(pk__in=ids).delete()[0]
-    summary = {"crashed": crashed, "woken": len(woken), "pruned": pruned}
+    summary = {"crashed": crashed, "expired": expired, "woken": woken, "pruned": pruned}
     if any(summary.values()):
         log.info("sweep: %s", summary)
     return summary

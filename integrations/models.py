@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
@@ -86,10 +86,20 @@ class Environment(models.Model):
         help_text="Tell the webhook URLs when an async action run ends.",
     )
     action_concurrency = models.PositiveIntegerField(
-        default=4, help_text="Async runs of this environment that may run at once."
+        default=4,
+        validators=[MinValueValidator(1)],
+        help_text="Async runs of this environment that may run at once (at least 1).",
     )
 
     objects = EnvironmentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # 0 would queue runs that never start.
+            models.CheckConstraint(
+                condition=Q(action_concurrency__gte=1), name="environment_concurrency_at_least_1"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -10,6 +10,7 @@ import json
 import logging
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
@@ -107,6 +108,11 @@ _DRF_CODES = {
 
 def error_of(exc: Exception) -> tuple[int, dict, dict] | None:
     """The status, body and headers the API answers for an exception; None if unexpected."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable, restarting or locked: nothing was half-written
+        # (each write is atomic), and the same request will work again shortly.
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return 503, SERVICE_UNAVAILABLE, {"Retry-After": str(settings.RETRY_AFTER_SECONDS)}
     if isinstance(exc, DomainError):
         status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
         return status, {"error": {"code": exc.code, "message": exc.message, **exc.extra}}, {}
@@ -141,6 +147,13 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 
 INTERNAL_ERROR = {
     "error": {"code": "internal_server_error", "message": "An unexpected error occurred."}
+}
+SERVICE_UNAVAILABLE = {
+    "error": {
+        "code": "service_unavailable",
+        "message": "The service is briefly unavailable (its database cannot be reached); "
+        "retry after the time in Retry-After.",
+    }
 }
 
 

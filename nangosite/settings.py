@@ -143,6 +143,8 @@ AUTH_CACHE_SECONDS = envfloat("AUTH_CACHE_SECONDS", "5")
 # How long a process reuses an action's live version (seconds; 0 = never): a deploy or
 # a disable reaches every process within this.
 FUNCTION_CACHE_SECONDS = envfloat("FUNCTION_CACHE_SECONDS", "2")
+# What a 503 (the database unreachable) tells clients to wait before retrying, seconds.
+RETRY_AFTER_SECONDS = envint("RETRY_AFTER_SECONDS", "2")
 # Largest request body the API reads (the action input sits in it).
 MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", str(10 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
@@ -172,12 +174,24 @@ TOKEN_REFRESH_MARGIN_SECONDS = envint("TOKEN_REFRESH_MARGIN_SECONDS", "900")
 # process proves it is alive, when a silent one counts as dead, and how long results stay.
 RETRY_BACKOFF_BASE_SECONDS = envfloat("RETRY_BACKOFF_BASE_SECONDS", "1")
 RETRY_BACKOFF_MAX_SECONDS = envfloat("RETRY_BACKOFF_MAX_SECONDS", "60")
-HEARTBEAT_SECONDS = envfloat("HEARTBEAT_SECONDS", "5")
-EXECUTION_STALE_SECONDS = envfloat("EXECUTION_STALE_SECONDS", "60")
+HEARTBEAT_SECONDS = envfloat("HEARTBEAT_SECONDS", "2")
+EXECUTION_STALE_SECONDS = envfloat("EXECUTION_STALE_SECONDS", "10")
 RESULT_RETENTION_DAYS = envfloat("RESULT_RETENTION_DAYS", "5")
 IDEMPOTENCY_TTL_HOURS = envfloat("IDEMPOTENCY_TTL_HOURS", "24")
 # A worker whose next queued run is due within this many seconds waits for it.
 QUEUE_WAIT_SECONDS = envfloat("QUEUE_WAIT_SECONDS", "5")
+# A runnable run left waiting this long with a free slot means its drain loops are gone
+# (their process died, a wake-up was lost): the reaper starts new ones. A webhook due this
+# long ago lost its message: the reaper sends it again.
+QUEUE_STALL_SECONDS = envfloat("QUEUE_STALL_SECONDS", "3")
+# How long one drain task runs before it hands its queue to a fresh task (environments
+# take turns on the workers; capped so a task ends before Q_TIMEOUT).
+DRAIN_SLICE_SECONDS = envfloat("DRAIN_SLICE_SECONDS", "10")
+# How long a run's final write waits for an unreachable database before giving up (the
+# run stays held, so it is not presumed dead meanwhile).
+FINAL_WRITE_RETRY_SECONDS = envfloat("FINAL_WRITE_RETRY_SECONDS", "60")
+# A queued async run that has not started after this long ends failed (Nango: 24 h).
+QUEUED_RUN_TTL_HOURS = envfloat("QUEUED_RUN_TTL_HOURS", "24")
 # How often the sweep (stale runs, due retries, pruning) runs, in minutes.
 SWEEP_MINUTES = envint("SWEEP_MINUTES", "1")
 
@@ -205,6 +219,11 @@ Q_CLUSTER = {
     "save_limit": envint("Q_SAVE_LIMIT", "-1"),
     "sync": envbool("Q_SYNC", "False"),
 }
+# Webhook deliveries have their own django-q2 queue and cluster, so they never wait behind
+# action runs: `Q_CLUSTER_NAME=<WEBHOOK_QUEUE> manage.py qcluster` serves it (`make run`
+# starts one). Its workers only wait on receivers.
+WEBHOOK_QUEUE = os.getenv("WEBHOOK_QUEUE", f"{Q_CLUSTER['name']}-webhooks")
+Q_CLUSTER["ALT_CLUSTERS"] = {WEBHOOK_QUEUE: {"workers": envint("Q_WEBHOOK_WORKERS", "2")}}
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

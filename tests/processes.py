@@ -93,6 +93,19 @@ def gunicorn_command(
     ]  # fmt: skip
 
 
+def webhook_queue(env: dict[str, str]) -> str:
+    """The django-q2 queue of webhook deliveries for processes started with `env`, as
+    settings.py names it."""
+    return env.get("WEBHOOK_QUEUE") or f"{env.get('Q_NAME', 'nangosite')}-webhooks"
+
+
+def qcluster(env: dict[str, str], logfile: Path, webhooks: bool = False) -> subprocess.Popen:
+    """A `manage.py qcluster` for action runs, or (`webhooks`) for webhook deliveries."""
+    if webhooks:
+        env = {**env, "Q_CLUSTER_NAME": webhook_queue(env)}
+    return spawn([sys.executable, str(ROOT / "manage.py"), "qcluster"], env, logfile)
+
+
 def spawn(args: list[str], env: dict[str, str], logfile: Path) -> subprocess.Popen:
     """A platform process in its own process group (so `stop_group` reaches its children),
     its output appended to `logfile`."""

@@ -345,9 +345,10 @@ def _network_error(exc: http.HttpError) -> str:
 
 
 def enqueue(delivery_id: int) -> None:
+    """Hand a delivery to the webhook cluster (its own queue: never behind action runs)."""
     from nangosite.lib import tasks  # django_q.tasks needs the app registry ready
 
-    tasks.enqueue("webhooks.tasks.deliver", delivery_id)
+    tasks.enqueue("webhooks.tasks.deliver", delivery_id, queue=settings.WEBHOOK_QUEUE)
 
 
 class DeliveryAttempt(models.Model):

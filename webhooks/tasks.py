@@ -7,6 +7,7 @@ whatever is due and was not picked up: a lost message, a worker killed mid-attem
 
 import logging
 
+from django.conf import settings
 from django_q.models import Schedule
 from django_q.tasks import schedule
 
@@ -31,14 +32,20 @@ def deliver(delivery_id: int) -> str:
             delivery.pk,
             schedule_type=Schedule.ONCE,
             next_run=delivery.next_attempt_at,
+            cluster=settings.WEBHOOK_QUEUE,  # its scheduler sends it to its own queue
             q_options={"ack_failure": True},
         )
     return delivery.status
 
 
-def sweep() -> dict:
-    """django-q2 schedule: send every due delivery (safety net for lost messages)."""
-    due = Delivery.objects.due().order_by("next_attempt_at").values_list("pk", flat=True)
+def sweep(due_before=None) -> dict:
+    """django-q2 schedule: send every due delivery (safety net for lost messages). The
+    reaper calls it every few seconds for deliveries due since before `due_before`: their
+    message was lost (a broker or database outage), or their worker died."""
+    due = Delivery.objects.due()
+    if due_before is not None:
+        due = due.filter(next_attempt_at__lte=due_before)
+    due = due.order_by("next_attempt_at").values_list("pk", flat=True)
     ids = list(due[:SWEEP_BATCH])
     for pk in ids:
         enqueue(pk)

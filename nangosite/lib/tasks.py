@@ -1,4 +1,4 @@
-"""Sending django-q2 tasks through one broker per process.
+"""Sending django-q2 tasks through one broker per queue and process.
 
 `async_task` builds a new broker for every call unless it is given one, and for the Redis
 broker that is a new client, connection pool and TCP connection per task: most of what
@@ -9,17 +9,20 @@ redis-py resets its pool in a forked child.
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
-_broker: Broker | None = None
+_brokers: dict[str | None, Broker] = {}
 
 
-def broker() -> Broker:
-    global _broker
-    if _broker is None:
-        _broker = get_broker()
-    return _broker
+def broker(queue: str | None = None) -> Broker:
+    """The broker of `queue` (a django-q2 cluster name; None: this process's cluster)."""
+    if queue not in _brokers:
+        _brokers[queue] = get_broker(queue)
+    return _brokers[queue]
 
 
-def enqueue(func: str, *args) -> str:
-    """Queue `func(*args)` for the cluster; a failure is acknowledged, never redelivered
-    (the tasks record their own outcome)."""
-    return async_task(func, *args, q_options={"ack_failure": True, "broker": broker()})
+def enqueue(func: str, *args, queue: str | None = None) -> str:
+    """Queue `func(*args)` for the cluster serving `queue`; a failure is acknowledged,
+    never redelivered (the tasks record their own outcome)."""
+    options = {"ack_failure": True, "broker": broker(queue)}
+    if queue is not None:
+        options["cluster"] = queue
+    return async_task(func, *args, q_options=options)

@@ -8,7 +8,6 @@ Redis broker.
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime
@@ -18,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import Platform, run_node
 from tests.fakeprovider import FakeProvider
-from tests.processes import ROOT, manage, scratch_postgres, spawn, stop_group
+from tests.processes import manage, qcluster, scratch_postgres, stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -66,23 +65,22 @@ FUNCTIONS = {
 
 
 class Worker:
-    """A `manage.py qcluster` in its own process group, so it can be SIGKILLed whole."""
+    """A `manage.py qcluster` for runs and one for webhook deliveries, each in its own
+    process group, so they can be SIGKILLed whole."""
 
     def __init__(self, env: dict, logfile: Path):
         self.env, self.logfile = env, logfile
-        self.proc: subprocess.Popen | None = None
+        self.procs: list[subprocess.Popen] = []
 
     def start(self) -> "Worker":
-        self.proc = spawn(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"], self.env, self.logfile
-        )
+        self.procs = [qcluster(self.env, self.logfile), qcluster(self.env, self.logfile, True)]
         return self
 
     def kill(self) -> None:
-        """SIGKILL the whole cluster at once: no chance to tidy up, as in a crash."""
-        if self.proc is not None:
-            stop_group(self.proc, grace=0)
-            self.proc = None
+        """SIGKILL the whole clusters at once: no chance to tidy up, as in a crash."""
+        for proc in self.procs:
+            stop_group(proc, grace=0)
+        self.procs = []
 
 
 @pytest.fixture(scope="module")

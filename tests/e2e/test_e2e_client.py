@@ -1,8 +1,6 @@
 """The Python client (`from nango import Nango`) end to end: gunicorn, a django-q2 worker,
 the fake provider, and a webhook receiver, every method and the error type."""
 
-import subprocess
-import sys
 import textwrap
 import time
 import uuid
@@ -11,7 +9,7 @@ import pytest
 
 from nango import Nango, NangoError
 from tests.fakeprovider import FakeProvider, Stream
-from tests.processes import ROOT, free_port, manage, stop_group
+from tests.processes import free_port, manage, qcluster, stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -77,18 +75,12 @@ def world(platform, tmp_path_factory):
     assert "3 created" in out, out
     platform.provider.route("GET", "/client/user", status=200, json={"login": "octocat"})
 
-    # The same cluster name as the web server's, whose queue it serves.
+    # The same cluster name as the web server's, whose queue it serves, and its webhooks.
     env = {**platform.env, "Q_POLL": "0.05"}
-    with open(platform.workdir / "client-worker.log", "ab") as log:
-        worker = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    workers = [
+        qcluster(env, platform.workdir / "client-worker.log"),
+        qcluster(env, platform.workdir / "client-worker.log", webhooks=True),
+    ]
     receiver = FakeProvider().start()
     receiver.route("POST", "/hooks", status=200, json={})
     nango = Nango(secret, platform.url, webhook_signing_key=SIGNING_KEY)
@@ -97,7 +89,8 @@ def world(platform, tmp_path_factory):
     finally:
         nango.close()
         receiver.stop()
-        stop_group(worker, grace=5)
+        for worker in workers:
+            stop_group(worker, grace=5)
 
 
 @pytest.fixture(scope="module")

@@ -348,7 +348,7 @@ def test_it_checks_the_webhook_settings(settings):
 def test_a_run_never_ends_without_its_deliveries(hooked, receiver, monkeypatch):
     # The delivery rows are written in the run's final transaction: when writing them
     # fails, the run's end is rolled back too and written again with them.
-    from django.db import DatabaseError
+    from django.db import OperationalError
 
     from executions.queue import claim_next
     from executions.tasks import run_attempt
@@ -358,7 +358,7 @@ def test_a_run_never_ends_without_its_deliveries(hooked, receiver, monkeypatch):
     def flaky_create(queryset, **kw):
         if not failures:
             failures.append(kw["url"])
-            raise DatabaseError("database is locked")
+            raise OperationalError("database is locked")  # what SQLite raises
         return real_create(queryset, **kw)
 
     monkeypatch.setattr(models.DeliveryQuerySet, "create", flaky_create)

@@ -4,13 +4,17 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from integrations.models import Environment
 
 
 class Command(BaseCommand):
-    help = "Start the web server (gunicorn) and a django-q2 worker together; Ctrl-C stops both."
+    help = (
+        "Start the web server (gunicorn), a django-q2 cluster for action runs and one for "
+        "webhook deliveries together; Ctrl-C stops them all."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.getenv("BIND", "127.0.0.1:8000"))
@@ -33,7 +37,11 @@ class Command(BaseCommand):
         if not no_worker:
             qcluster = [sys.executable, "manage.py", "qcluster"]
             children.append(subprocess.Popen(qcluster, start_new_session=True))
-        self.stdout.write(f"serving on http://{bind} (web) with {len(children) - 1} worker(s)")
+            webhooks = {**os.environ, "Q_CLUSTER_NAME": settings.WEBHOOK_QUEUE}
+            children.append(subprocess.Popen(qcluster, env=webhooks, start_new_session=True))
+        self.stdout.write(
+            f"serving on http://{bind} (web) with {len(children) - 1} worker cluster(s)"
+        )
 
         def stop(signum, frame):
             for child in children:
