@@ -6,6 +6,7 @@ import time
 import types
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils.timezone import now
@@ -18,6 +19,16 @@ from integrations.models import Connection, Environment, Integration
 
 SECRET = "5a0e2b4c-1111-4222-8333-444455556666"
 OTHER_SECRET = "9f9f9f9f-aaaa-4bbb-8ccc-ddddeeeeffff"
+
+
+def pytest_sessionfinish(session) -> None:
+    # Django removes the SQLite test database file, not its write-ahead log beside it.
+    from django.conf import settings
+
+    test = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and test:
+        for suffix in ("-wal", "-shm"):
+            Path(test + suffix).unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)

@@ -137,6 +137,9 @@ class ExecutionQuerySet(models.QuerySet):
                 max_retries=request.max_retries,
                 idempotency_key=request.idempotency_key,
                 request_hash=digest,
+                # A sync run is written once, when it ends; with a key, first (the key's
+                # unique constraint is what makes a concurrent replay wait for it).
+                deferred=not request.is_async and not digest,
             )
         except IntegrityError:
             if not digest:
@@ -271,8 +274,15 @@ class Execution(models.Model):
         max_retries: int = 0,
         idempotency_key: str = "",
         request_hash: str = "",
+        deferred: bool = False,
     ) -> "Execution":
-        """The row of a new trigger. A sync run starts at once, so its row is born running."""
+        """The row of a new trigger. A sync run starts at once, so its row is born running.
+
+        `deferred` (a sync run without an Idempotency-Key): the row is not written yet, but
+        once, when the run ends, with its outcome (`end_attempt`), or when it runs longer
+        than SYNC_RECORD_AFTER_SECONDS (`write_row`, so long runs show while they run):
+        one write on a sync trigger's latency path instead of two.
+        """
         integration = connection.integration
         moment = now()
         values = dict(
@@ -299,12 +309,20 @@ class Execution(models.Model):
             attempt_log=[],
             cancel_requested=False,
         )
-        # Every trigger inserts one row: a prepared INSERT, not the ORM's per-call compile.
-        execution = cls(id=sql.insert(cls, values), **values)
-        execution._state.adding = False
-        execution._state.db = "default"
+        execution = cls(**values)
         execution.connection_record, execution.function_version = connection, version
+        if not deferred:
+            execution.write_row()
         return execution
+
+    def write_row(self) -> None:
+        """Insert this execution's row as it stands: a prepared INSERT, not the ORM's
+        per-call compile (every trigger writes one)."""
+        if self.status == Status.RUNNING:
+            self.heartbeat = now()
+        self.id = sql.insert(Execution, {name: getattr(self, name) for name in _ROW_FIELDS})
+        self._state.adding = False
+        self._state.db = "default"
 
     @property
     def is_terminal(self) -> bool:
@@ -355,6 +373,25 @@ class Execution(models.Model):
             and outcome != Outcome.CANCELLED
             and self.attempts <= self.max_retries
         )
+        if not retry:
+            if outcome == Outcome.CANCELLED:
+                status = Status.CANCELLED
+            else:
+                status = Status.FAILED if failure else Status.SUCCEEDED
+            fields.update(
+                status=status,
+                output=None if failure else output,
+                error=failure.body() if failure else None,
+                http_status=failure.status if failure else 200,
+                finished=moment,
+                duration_ms=duration_ms,
+            )
+        if self.pk is None:
+            # A deferred sync run (never retried): its one write is the whole record.
+            for name, value in fields.items():
+                setattr(self, name, value)
+            self.write_row()
+            return True
         # Guarded on the attempt too: a process that was presumed dead must not overwrite
         # the attempt a sweep and another worker started since.
         guard = {"id": self.pk, "status": Status.RUNNING, "attempts": self.attempts}
@@ -376,18 +413,6 @@ class Execution(models.Model):
                     outcome=Outcome.CANCELLED,
                 )
         else:
-            if outcome == Outcome.CANCELLED:
-                status = Status.CANCELLED
-            else:
-                status = Status.FAILED if failure else Status.SUCCEEDED
-            fields.update(
-                status=status,
-                output=None if failure else output,
-                error=failure.body() if failure else None,
-                http_status=failure.status if failure else 200,
-                finished=moment,
-                duration_ms=duration_ms,
-            )
             # Every run ends here: a prepared UPDATE, not the ORM's per-call compile.
             changed = sql.update(Execution, fields, **guard)
         if changed:
@@ -502,3 +527,7 @@ class Execution(models.Model):
             "logs": self.logs,
             "provider_calls": self.provider_calls,
         }
+
+
+# The columns an execution's INSERT writes (all but the pk): `write_row`.
+_ROW_FIELDS = tuple(f.attname for f in Execution._meta.concrete_fields if not f.primary_key)

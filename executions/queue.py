@@ -185,6 +185,36 @@ SELECT
 """
 
 
+# Asked only when LOOPS_SQL finds loops enough: are some of them stuck behind busy
+# connections while this run could start now? Over the oldest runs ahead (bounded: a long
+# backlog of other connections means the loops are busy anyway).
+BLOCKED_SQL = """
+WITH ahead AS (
+    SELECT q.{connection} AS conn,
+        EXISTS (
+            SELECT 1 FROM {execution} r
+            WHERE r.environment_id = q.environment_id AND r.status = 'running'
+              AND r.is_async AND r.{connection} = q.{connection}
+        ) AS busy
+    FROM {execution} q
+    WHERE q.environment_id = %s AND q.status = 'queued' AND q.created < %s
+      AND q.next_attempt_at <= %s
+    ORDER BY q.created, q.id
+    LIMIT %s
+)
+SELECT
+    (SELECT count(DISTINCT conn) FROM ahead WHERE NOT busy),
+    (SELECT count(*) FROM ahead WHERE conn = %s)
+      + (SELECT count(*) FROM {execution}
+         WHERE environment_id = %s AND status = 'running' AND is_async AND {connection} = %s),
+    (SELECT count(*) FROM (
+        SELECT 1 FROM {execution}
+        WHERE environment_id = %s AND status = 'running' AND is_async
+        LIMIT %s
+    ) busy)
+"""
+
+
 def needs_wake(execution: Execution, concurrency: int) -> bool:
     """Whether a new queued run needs its own wake-up message.
 
@@ -194,13 +224,23 @@ def needs_wake(execution: Execution, concurrency: int) -> bool:
     up to `concurrency`, as many loops as may run at once will reach this run: another
     message would only make a worker look at an empty queue. (A loop whose process died
     leaves a stale row; the reaper ends it and wakes the queue: `missing_loops`.)
+
+    Except that runs ahead of one busy connection keep no loop busy: the loops woken for
+    them found nothing to claim and left. So when this run's connection has nothing
+    running or queued ahead, it is woken unless the loops free to take it (the ones in
+    progress, and one per idle connection ahead) already number `concurrency`.
     """
     connection = connections["default"]
     prep = Execution._meta.get_field("created").get_db_prep_value
     env = execution.environment_id
-    moment = now()  # runs waiting out a backoff have no loop waiting for them
-    params = [env, prep(execution.created, connection), prep(moment, connection), concurrency]
-    params += [env, concurrency]
+    created = prep(execution.created, connection)
+    moment = prep(now(), connection)  # runs waiting out a backoff have no loop for them
     with connection.cursor() as cursor:  # every async trigger asks: prepared, not the ORM
-        cursor.execute(_statement(LOOPS_SQL), params)
-        return cursor.fetchone()[0] < concurrency
+        cursor.execute(_statement(LOOPS_SQL), [env, created, moment, concurrency, env, concurrency])
+        if cursor.fetchone()[0] < concurrency:
+            return True
+        own = execution.connection_record_id
+        params = [env, created, moment, max(16, 4 * concurrency), own, env, own, env, concurrency]
+        cursor.execute(_statement(BLOCKED_SQL), params)
+        free_ahead, own_ahead, running = cursor.fetchone()
+    return own_ahead == 0 and running + free_ahead < concurrency

@@ -11,14 +11,16 @@ returns, but the caller's answer never waits for it.)
 import asyncio
 import ctypes
 import json
+import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from executions import errors
 from executions.context import ActionCancelled, ActionContext, ActionTimeout
@@ -29,6 +31,8 @@ from integrations.functions import Compiled, FunctionFileError, schema_errors
 from integrations.models import Connection, FunctionVersion
 from integrations.recorder import Recorder
 from nango.errors import ActionError, HttpError, NetworkError
+
+log = logging.getLogger(__name__)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -158,8 +162,14 @@ def execute(
     recorder: Recorder | None = None,
     validate: bool = True,
     execution_pk: int | None = None,
+    on_long_run: Callable[[], int] | None = None,
 ) -> RunResult:
-    """Run a loaded action; never raises for anything the function does."""
+    """Run a loaded action; never raises for anything the function does.
+
+    `execution_pk`: the run's row, watched for cancels while it runs. `on_long_run`: for a
+    run whose row is not written yet, writes it (returning its pk) once the run has gone
+    on for SYNC_RECORD_AFTER_SECONDS.
+    """
     recorder = recorder or Recorder()
     if validate:
         problems = schema_errors(compiled_fn.input_validator, input)
@@ -172,12 +182,24 @@ def execute(
     nango = ActionContext(connection, recorder, deadline)
     interrupt = _Interrupt()
     ended, cancelled = threading.Event(), threading.Event()
+
+    def on_cancel() -> None:
+        cancelled.set()
+        ended.set()
+
     if execution_pk is not None:
-        watch.add(execution_pk, lambda: (cancelled.set(), ended.set()))
+        watch.add(execution_pk, on_cancel)
     try:
         future = pool().submit(_call, compiled_fn.action, nango, input, deadline, interrupt)
         future.add_done_callback(lambda _: ended.set())
-        ended.wait(timeout)
+        if on_long_run is not None:
+            # A run without a row yet gets it once it runs long, so that it shows (and can
+            # be cancelled) while it runs.
+            if not ended.wait(min(settings.SYNC_RECORD_AFTER_SECONDS, timeout)):
+                execution_pk = _written(on_long_run)
+                if execution_pk is not None:
+                    watch.add(execution_pk, on_cancel)
+        ended.wait(max(0.0, deadline - time.monotonic()))
     finally:
         if execution_pk is not None:
             watch.remove(execution_pk)
@@ -210,12 +232,22 @@ def execute(
     return result
 
 
+def _written(write_row: Callable[[], int]) -> int | None:
+    try:
+        return write_row()
+    except DatabaseError:
+        # The run goes on; its end is written (and retried) when it ends.
+        log.warning("could not write the row of a long-running sync run", exc_info=True)
+        return None
+
+
 def run_version(
     version: FunctionVersion,
     connection: Connection,
     input: object,
     recorder: Recorder | None = None,
     execution_pk: int | None = None,
+    on_long_run: Callable[[], int] | None = None,
 ) -> RunResult:
     try:
         compiled_fn = version.compiled()
@@ -232,4 +264,5 @@ def run_version(
         version.effective_timeout(),
         recorder,
         execution_pk=execution_pk,
+        on_long_run=on_long_run,
     )

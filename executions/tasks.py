@@ -55,7 +55,14 @@ def run_attempt(execution: Execution) -> None:
     while that write waits for the database to come back: it is never presumed dead, and
     so never run again, while its process lives.
     """
-    watch.add(execution.pk)
+    if execution.pk is not None:
+        watch.add(execution.pk)
+
+    def write_long_run() -> int:  # a deferred sync run that runs long gets its row now
+        execution.write_row()
+        watch.add(execution.pk)
+        return execution.pk
+
     try:
         version, connection = execution.function_version, execution.connection_record
         if version is None or connection is None:
@@ -63,7 +70,13 @@ def run_attempt(execution: Execution) -> None:
             record(execution, failure=errors.gone(), outcome=Outcome.FAILED)
             return
         try:
-            result = run_version(version, connection, execution.input, execution_pk=execution.pk)
+            result = run_version(
+                version,
+                connection,
+                execution.input,
+                execution_pk=execution.pk,
+                on_long_run=write_long_run if execution.pk is None else None,
+            )
         except Exception:
             log.exception("execution %s: the runner failed", execution.code)
             record(execution, failure=errors.platform_error(), outcome=Outcome.FAILED)
@@ -78,7 +91,8 @@ def run_attempt(execution: Execution) -> None:
             outcome=result.outcome,
         )
     finally:
-        watch.remove(execution.pk)
+        if execution.pk is not None:
+            watch.remove(execution.pk)
 
 
 def record(

@@ -3,6 +3,7 @@ out of the box (SQLite, django-q2's ORM broker, DEBUG on). See the README for th
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -116,7 +117,13 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
             },
-            "TEST": {"NAME": os.getenv("SQLITE_TEST_PATH") or None},
+            # The test database is a file, as in production: SQLite's in-memory shared
+            # cache fails at once ("database table is locked") where threads of one test
+            # (a worker, the heartbeat) write at the same time, instead of waiting.
+            "TEST": {
+                "NAME": os.getenv("SQLITE_TEST_PATH")
+                or os.path.join(tempfile.gettempdir(), f"nangosite-test-{os.getpid()}.sqlite3")
+            },
         }
     }
 
@@ -154,6 +161,9 @@ FUNCTIONS_DIR = Path(os.getenv("FUNCTIONS_DIR", str(BASE_DIR / "functions")))
 # Hard ceiling for any action's run time; an action may ask for less, never more.
 ACTION_TIMEOUT_SECONDS = envfloat("ACTION_TIMEOUT_SECONDS", "900")
 ACTION_MAX_OUTPUT_BYTES = envint("ACTION_MAX_OUTPUT_BYTES", "2097152")
+# A sync run's record is written once, when it ends; one still running after this many
+# seconds gets its row then, so that it shows (and can be cancelled) while it runs.
+SYNC_RECORD_AFTER_SECONDS = envfloat("SYNC_RECORD_AFTER_SECONDS", "1")
 # Threads that run sync actions inside one web process (a timed-out run frees its thread
 # as soon as the function's code gets control back).
 RUNNER_THREADS = envint("RUNNER_THREADS", "64")

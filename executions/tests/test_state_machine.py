@@ -220,3 +220,17 @@ def test_it_wakes_a_worker_when_the_runs_ahead_wait_out_a_backoff(world, version
     ahead = queued(world, version)
     Execution.objects.filter(pk=ahead.pk).update(next_attempt_at=now() + timedelta(minutes=1))
     assert needs_wake(queued(world, version), 1) is True
+
+
+def test_it_wakes_a_worker_for_a_free_connection_behind_a_busy_connections_runs(world, version):
+    from executions.queue import needs_wake
+
+    world.env.action_concurrency = 2
+    world.env.save()
+    busy = [queued(world, version) for _ in range(3)]  # one connection: one at a time
+    claim(busy[0])
+    # One loop runs busy[0]; the loops woken for busy[1] and busy[2] found nothing to claim.
+    free = queued(world, version, connection=make_connection(world.github, "free"))
+    assert needs_wake(free, 2) is True
+    # A run whose own connection has a run in progress waits for that run's loop.
+    assert needs_wake(queued(world, version), 2) is False
