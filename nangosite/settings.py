@@ -72,7 +72,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /health, /ready and /metrics, before the Host check and the HTTPS redirect.
+    "nangosite.ops.ProbesMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself, under `make run` and gunicorn alike: from
+    # the apps' folders when DEBUG, else the compressed, hashed copies `collectstatic`
+    # wrote to STATIC_ROOT (served with a far-future Cache-Control).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -128,6 +134,11 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = os.getenv("STATIC_ROOT", str(BASE_DIR / "var" / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # collectstatic names each file by its content's hash and writes gzip copies beside it.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["integrations.auth.SecretKeyAuthentication"],

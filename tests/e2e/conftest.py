@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.processes import (
     platform_env,
     spawn,
     stop_group,
+    wait_serving,
 )
 
 START_TIMEOUT_SECONDS = 30
@@ -70,25 +70,13 @@ class Gunicorn:
             self.url = f"http://127.0.0.1:{port}"
             command = gunicorn_command(port, self.workers, self.threads, extra=self.extra)
             self.proc = spawn(command, self.env, self.logfile)
-            if self._wait_ready():
+            # Any answer (a 401 here) means a worker is serving.
+            if wait_serving(self.proc, self.url + "/integrations", START_TIMEOUT_SECONDS):
                 return self
             self.stop()
             if "already in use" not in self.log():
                 break
         raise AssertionError(f"gunicorn did not start:\n{self.log()[-5000:]}")
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                # Any answer (a 401 here) means a worker is serving.
-                requests.get(self.url + "/integrations", timeout=1)
-                return True
-            except requests.RequestException:
-                time.sleep(0.1)
-        return False
 
     def log(self) -> str:
         try:

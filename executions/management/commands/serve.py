@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from integrations.models import Environment
@@ -20,6 +21,9 @@ class Command(BaseCommand):
 
     def handle(self, bind, workers, threads, no_worker, **options):
         self.first_environment()
+        # The admin's CSS, JS and icons, compressed and named by their content's hash, for
+        # WhiteNoise to serve (files already collected and unchanged are skipped).
+        call_command("collectstatic", interactive=False, verbosity=0)
         web = [
             sys.executable, "-m", "gunicorn", "nangosite.wsgi",
             "--bind", bind, "--workers", str(workers), "--threads", str(threads),
