@@ -306,6 +306,12 @@ class Execution(models.Model):
         return self.status in TERMINAL
 
     @property
+    def environment_name(self) -> str:
+        if Execution.environment.is_cached(self):
+            return self.environment.name
+        return Environment.objects.name_of(self.environment_id)
+
+    @property
     def status_url(self) -> str:
         return f"/action/{self.code}"
 
@@ -445,7 +451,10 @@ class Execution(models.Model):
             error=failure.body(),
             http_status=failure.status,
         ):
+            from executions import report  # it names this module's models
+
             self.refresh_from_db()
+            report.ended(self, Outcome.CANCELLED)
             return True
         changed = Execution.objects.filter(pk=self.pk, status=Status.RUNNING).update(
             cancel_requested=True

@@ -12,7 +12,7 @@ import functools
 from datetime import datetime
 
 from django.db import connections, transaction
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.utils.timezone import now
 
 from executions.models import Execution, Status
@@ -170,3 +170,21 @@ def needs_wake(execution: Execution, concurrency: int) -> bool:
     with connection.cursor() as cursor:  # every async trigger asks: prepared, not the ORM
         cursor.execute(_statement(LOOPS_SQL), params)
         return cursor.fetchone()[0] < concurrency
+
+
+def depth_by_environment() -> dict[int, dict]:
+    """Per environment with queued or running runs: how many of each, and when the oldest
+    queued one was queued (for /metrics; the partial indexes serve both statuses)."""
+    rows = (
+        Execution.objects.filter(status__in=[Status.QUEUED, Status.RUNNING])
+        .values("environment_id", "status")
+        .annotate(n=Count("pk"), oldest=Min("created"))
+        .order_by()
+    )
+    found: dict[int, dict] = {}
+    for row in rows:
+        state = found.setdefault(row["environment_id"], {"queued": 0, "running": 0, "oldest": None})
+        state[row["status"]] = row["n"]
+        if row["status"] == Status.QUEUED:
+            state["oldest"] = row["oldest"]
+    return found

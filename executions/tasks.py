@@ -16,7 +16,7 @@ from django.db import DatabaseError, transaction
 from django.db import connection as db_connection
 from django.utils.timezone import now
 
-from executions import errors
+from executions import errors, report
 from executions.models import TERMINAL, Execution, Outcome
 from executions.queue import claim_next, due_environments, needs_wake
 from executions.runner import run_version
@@ -69,7 +69,15 @@ def record(execution: Execution, *args, **kwargs) -> bool:
     """Write how the running attempt ended (`Execution.end_attempt`'s arguments) and, when
     that end is announced, its webhook deliveries in the same transaction: a run never
     ends without the deliveries that tell of it (the webhook sweep sends any whose task
-    was lost). Retried while the database blips. False if the row had moved on."""
+    was lost). Retried while the database blips. False if the row had moved on. What was
+    written is then logged and counted (`executions/report.py`)."""
+    ended = _write_end(execution, *args, **kwargs)
+    if ended:
+        report.ended(execution)
+    return ended
+
+
+def _write_end(execution: Execution, *args, **kwargs) -> bool:
     if not (execution.is_async and webhook_urls(execution)):
         return _retrying(lambda: execution.end_attempt(*args, **kwargs))
 

@@ -29,7 +29,7 @@ from integrations.functions import (
 from integrations.providers import Provider, TemplateError, get_provider, provider_choices
 from integrations.recorder import Recorder, secrets_of
 from nangosite.fields import EncryptedJSONField
-from nangosite.lib import http, sql
+from nangosite.lib import http, metrics, sql
 from nangosite.lib.cache import TTLCache
 from nangosite.lib.crypto import hash_secret, new_token, same_secret
 from nangosite.lib.http import RetryPolicy
@@ -52,7 +52,19 @@ def validate_webhook_url(value: str) -> None:
 _by_key = TTLCache("AUTH_CACHE_SECONDS")
 
 
+# Environments' names by id, as briefly: a run's log line and metrics name its environment,
+# which the worker that ran it did not load.
+_names = TTLCache("AUTH_CACHE_SECONDS")
+
+
 class EnvironmentQuerySet(models.QuerySet):
+    def name_of(self, pk: int) -> str:
+        name = _names.get(pk)
+        if name is None:
+            name = self.filter(pk=pk).values_list("name", flat=True).first() or ""
+            _names.set(pk, name)
+        return name
+
     def by_secret_key(self, key: str) -> "Environment | None":
         digest = hash_secret(key)
         env = _by_key.get(digest)
@@ -394,6 +406,9 @@ class Connection(models.Model):
         prepared.prepare_url(url, {**(params or {}), **auth_query} or None)
         # The caller's own headers win over the provider's, as in Nango.
         request_headers = {"User-Agent": user_agent, **auth_headers, **(headers or {})}
+        on_attempt = recorder.call if recorder is not None else None
+        if metrics.enabled():
+            on_attempt = metrics.provider_calls(self.provider.name, on_attempt)
         return http.send(
             http.Request(
                 method,
@@ -406,7 +421,7 @@ class Connection(models.Model):
             ),
             self.retry_policy(retries, retry_on),
             deadline=deadline,
-            on_attempt=recorder.call if recorder is not None else None,
+            on_attempt=on_attempt,
         )
 
     def public_credentials(self, include_refresh_token: bool = False) -> dict:

@@ -7,16 +7,19 @@ and Prometheus address a process by its IP, a Host that ALLOWED_HOSTS rightly re
 the API, and must not be redirected to HTTPS by SECURE_SSL_REDIRECT either.
 """
 
+import hmac
 import logging
 from collections.abc import Callable
 
 import redis
+from django.conf import settings
 from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse
+from django.utils.timezone import now
 
-from nangosite.api import raw_json
-from nangosite.lib import store
+from nangosite.api import json_404, raw_json
+from nangosite.lib import metrics, store
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +92,54 @@ def ready(request: HttpRequest) -> HttpResponse:
     return raw_json(body, 503, headers=headers)
 
 
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """Prometheus' text format, for `Authorization: Bearer <METRICS_TOKEN>`; off (404)
+    while no token is set."""
+    from executions.queue import depth_by_environment  # models: not at import time
+    from integrations.models import Environment
+
+    token = settings.METRICS_TOKEN
+    if not token:
+        return json_404(request)
+    scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        body = {"error": {"code": "unauthorized", "message": "Send the METRICS_TOKEN."}}
+        return raw_json(body, 401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    moment = now()
+    names = dict(Environment.objects.values_list("pk", "name"))
+    state = depth_by_environment()
+    empty = {"queued": 0, "running": 0, "oldest": None}
+    rows = {name: state.get(pk, empty) for pk, name in names.items()}
+    gauges = [
+        (
+            "nangosite_queue_depth",
+            "Async runs queued now",
+            {env: row["queued"] for env, row in rows.items()},
+        ),
+        (
+            "nangosite_queue_oldest_age_seconds",
+            "How long the oldest queued run has waited (0 when none is queued)",
+            {
+                env: (moment - row["oldest"]).total_seconds() if row["oldest"] else 0.0
+                for env, row in rows.items()
+            },
+        ),
+        (
+            "nangosite_runs_in_progress",
+            "Runs running now (sync and async)",
+            {env: row["running"] for env, row in rows.items()},
+        ),
+    ]
+    body, content_type = metrics.exposition(gauges)
+    return HttpResponse(body, content_type=content_type, headers={"Cache-Control": "no-store"})
+
+
 PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
     "/health": health,
     "/ready": ready,
+    "/metrics": metrics_page,
 }
 
 

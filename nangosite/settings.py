@@ -221,10 +221,23 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# /metrics (Prometheus) answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset,
+# it is off (404) and nothing is counted. PROMETHEUS_MULTIPROC_DIR (prometheus_client's own
+# variable) shares the counts of a machine's processes: see nangosite/lib/metrics.py.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+
+# `json`: one JSON object per line (nangosite/lib/logs.py); anything else: text.
+LOG_FORMAT = os.getenv("LOG_FORMAT", "text").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "main": {
+            "()": "nangosite.lib.logs."
+            + ("JsonFormatter" if LOG_FORMAT == "json" else "TextFormatter")
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "main"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

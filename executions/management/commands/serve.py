@@ -1,9 +1,12 @@
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -27,16 +30,19 @@ class Command(BaseCommand):
         web = [
             sys.executable, "-m", "gunicorn", "nangosite.wsgi",
             "--bind", bind, "--workers", str(workers), "--threads", str(threads),
-            "--worker-class", "gthread", "--access-logfile", "-",
+            "--worker-class", "gthread",
+            # One line per request through our logging (text or JSON), with its execution id.
+            "--access-logfile", "-", "--logger-class", "nangosite.access_log.RequestLogger",
         ]  # fmt: skip
         # Each child leads its own process group: a Ctrl-C reaches this command only, which
         # stops each child once (django-q2's cluster hangs when its processes get the
         # terminal's SIGINT and a SIGTERM too), and whatever a child leaves behind can be
         # stopped with its group.
-        children = [subprocess.Popen(web, start_new_session=True)]
+        env = self.metrics_environment()
+        children = [subprocess.Popen(web, start_new_session=True, env=env)]
         if not no_worker:
             qcluster = [sys.executable, "manage.py", "qcluster"]
-            children.append(subprocess.Popen(qcluster, start_new_session=True))
+            children.append(subprocess.Popen(qcluster, start_new_session=True, env=env))
         self.stdout.write(f"serving on http://{bind} (web) with {len(children) - 1} worker(s)")
 
         def stop(signum, frame):
@@ -59,6 +65,18 @@ class Command(BaseCommand):
                 os.killpg(child.pid, signal.SIGKILL)  # anything of it still running
             except ProcessLookupError:
                 pass
+
+    def metrics_environment(self) -> dict[str, str]:
+        """The children's environment. With metrics on, the web server and the worker
+        share their counts through PROMETHEUS_MULTIPROC_DIR (default ./var/metrics),
+        emptied first: prometheus_client must not add up the files of earlier processes."""
+        env = dict(os.environ)
+        if settings.METRICS_TOKEN:
+            folder = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or settings.BASE_DIR / "var/metrics")
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+        return env
 
     def first_environment(self) -> None:
         """On a fresh install, make a `dev` environment and show its keys once."""
