@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
@@ -16,6 +16,7 @@ from integrations.errors import (
     ActionDisabled,
     ActionNotFound,
     IncompleteConnection,
+    TooManyRequests,
     UnknownConnection,
     UnknownProvider,
 )
@@ -29,7 +30,7 @@ from integrations.functions import (
 from integrations.providers import Provider, TemplateError, get_provider, provider_choices
 from integrations.recorder import Recorder, secrets_of
 from nangosite.fields import EncryptedJSONField
-from nangosite.lib import http, metrics, sql
+from nangosite.lib import http, metrics, sql, throttle
 from nangosite.lib.cache import TTLCache
 from nangosite.lib.crypto import hash_secret, new_token, same_secret
 from nangosite.lib.http import RetryPolicy
@@ -100,6 +101,22 @@ class Environment(models.Model):
     action_concurrency = models.PositiveIntegerField(
         default=4, help_text="Async runs of this environment that may run at once."
     )
+    trigger_rate_limit = models.PositiveIntegerField(
+        "triggers per second",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Triggers of the API (sync and async, MCP tool calls) a second, in bursts "
+        "of as many; more are answered 429. Empty: no limit.",
+    )
+    max_queued_runs = models.PositiveIntegerField(
+        "queued async runs at most",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Async triggers (and retries) past this many queued runs are answered 429. "
+        "Empty: no limit.",
+    )
 
     objects = EnvironmentQuerySet.as_manager()
 
@@ -130,6 +147,20 @@ class Environment(models.Model):
         self.set_secret_key(key)
         self.save(update_fields=["secret_key_hash", "secret_key_hint"])
         return key
+
+    def admit_trigger(self) -> None:
+        """Count a trigger against `trigger_rate_limit` (shared by every web process
+        through Redis when it is configured); TooManyRequests when over it."""
+        verdict = throttle.take(f"trigger:{self.pk}", self.trigger_rate_limit)
+        if not verdict.allowed:
+            metrics.count_throttled(self.name, "rate")
+            raise TooManyRequests(
+                "rate",
+                verdict.limit,
+                verdict.retry_after,
+                f"More than {verdict.limit} triggers a second in environment '{self.name}'; "
+                f"retry in {verdict.retry_after:.2f} s.",
+            )
 
     def rotate_webhook_signing_key(self) -> str:
         self.webhook_signing_key = new_token()
