@@ -106,12 +106,13 @@ class Platform:
     def url(self) -> str:
         return self.server.url
 
-    def start(self) -> None:
+    def start(self, **server) -> None:
+        """Migrate, make the environments, start gunicorn (`server`: Gunicorn's options)."""
         self.functions_dir.mkdir(parents=True, exist_ok=True)
         manage(self.env, "migrate", "--noinput")
         manage(self.env, "create_environment", "e2e", "--secret-key", self.secret)
         manage(self.env, "create_environment", "other", "--secret-key", self.other_secret)
-        self.server = Gunicorn(self.env, self.workdir / "gunicorn.log")
+        self.server = Gunicorn(self.env, self.workdir / "gunicorn.log", **server)
         self.server.start()
 
     def stop(self) -> None:
