@@ -44,6 +44,9 @@ class Command(BaseCommand):
             qcluster = [sys.executable, "manage.py", "qcluster"]
             children.append(subprocess.Popen(qcluster, start_new_session=True, env=env))
         self.stdout.write(f"serving on http://{bind} (web) with {len(children) - 1} worker(s)")
+        # Now, not when the command exits: its output may be a pipe or a file (a service's
+        # log, `make run | tee`), which Python buffers, and the keys are shown only once.
+        self.stdout.flush()
 
         def stop(signum, frame):
             for child in children:
