@@ -1,6 +1,7 @@
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ class Command(BaseCommand):
         if not no_worker:
             qcluster = [sys.executable, "manage.py", "qcluster"]
             children.append(subprocess.Popen(qcluster, start_new_session=True, env=env))
+        self.wait_listening(bind, children[0])
         self.stdout.write(f"serving on http://{bind} (web) with {len(children) - 1} worker(s)")
         # Now, not when the command exits: its output may be a pipe or a file (a service's
         # log, `make run | tee`), which Python buffers, and the keys are shown only once.
@@ -68,6 +70,21 @@ class Command(BaseCommand):
                 os.killpg(child.pid, signal.SIGKILL)  # anything of it still running
             except ProcessLookupError:
                 pass
+
+    def wait_listening(self, bind: str, web: subprocess.Popen, seconds: float = 60) -> None:
+        """Wait until gunicorn accepts connections, so that "serving on" is true when it is
+        printed (a script's next command may be a request)."""
+        host, _, port = bind.rpartition(":")
+        if not port.isdigit():
+            return  # a unix socket, or something else gunicorn understands
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "::1"}.get(host, host)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and web.poll() is None:
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
 
     def metrics_environment(self) -> dict[str, str]:
         """The children's environment. With metrics on, the web server and the worker
