@@ -8,6 +8,10 @@ class ExecutionsConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_q_cluster)
+        if settings.OTEL_TRACES_ENDPOINT:
+            from nangosite.lib import tracing  # imports OpenTelemetry: only when asked
+
+            tracing.configure()
 
 
 def check_q_cluster(app_configs, **kwargs) -> list:

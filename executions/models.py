@@ -19,7 +19,7 @@ from executions.errors import (
 )
 from integrations.errors import ActionDisabled, ActionNotFound, TooManyRequests, UnknownConnection
 from integrations.models import Connection, Environment, FunctionVersion
-from nangosite.lib import metrics, sql
+from nangosite.lib import metrics, sql, tracing
 from nangosite.lib.backoff import backoff
 from nangosite.lib.errors import DomainError
 
@@ -106,6 +106,20 @@ class ExecutionQuerySet(models.QuerySet):
         InvalidActionInput (async: a queued run would only find out later),
         IdempotencyConflict and IdempotencyInProgress.
         """
+        if tracing.active():  # the trigger span is the root of the run's trace
+            return tracing.trigger(
+                request, lambda code: self._trigger(env, request, connection, rate_limit, code)
+            )
+        return self._trigger(env, request, connection, rate_limit)
+
+    def _trigger(
+        self,
+        env: Environment,
+        request: TriggerRequest,
+        connection: Connection | None,
+        rate_limit: bool,
+        code: uuid.UUID | None = None,
+    ) -> "Execution":
         from executions import tasks  # tasks runs what this creates, and imports this module
 
         if rate_limit and env.trigger_rate_limit:  # unset: not even a call
@@ -143,6 +157,7 @@ class ExecutionQuerySet(models.QuerySet):
                 max_retries=request.max_retries,
                 idempotency_key=request.idempotency_key,
                 request_hash=digest,
+                code=code,
             )
         except IntegrityError:
             if not digest:
@@ -293,12 +308,13 @@ class Execution(models.Model):
         max_retries: int = 0,
         idempotency_key: str = "",
         request_hash: str = "",
+        code: uuid.UUID | None = None,
     ) -> "Execution":
         """The row of a new trigger. A sync run starts at once, so its row is born running."""
         integration = connection.integration
         moment = now()
         values = dict(
-            code=uuid.uuid4(),
+            code=code or uuid.uuid4(),
             environment_id=integration.environment_id,
             connection_record_id=connection.pk,
             function_version_id=version.pk,

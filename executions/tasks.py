@@ -20,6 +20,8 @@ from executions import errors, report
 from executions.models import TERMINAL, Execution, Outcome
 from executions.queue import claim_next, due_environments, needs_wake
 from executions.runner import run_version
+from integrations.recorder import Recorder
+from nangosite.lib import tracing
 from nangosite.lib.tasks import enqueue
 from webhooks.models import Delivery, webhook_urls
 
@@ -43,13 +45,22 @@ _ENDING_FIELDS = (
 
 def run_attempt(execution: Execution) -> None:
     """Run the claimed (running) attempt of an execution and record how it ended."""
+    if tracing.active():
+        with tracing.attempt(execution) as trace:
+            return _run_attempt(execution, Recorder(trace=trace))
+    return _run_attempt(execution)
+
+
+def _run_attempt(execution: Execution, recorder: Recorder | None = None) -> None:
     version, connection = execution.function_version, execution.connection_record
     if version is None or connection is None:
         # Deleted since the trigger: nothing to run, say so.
         record(execution, failure=errors.gone(), outcome=Outcome.FAILED)
         return
     try:
-        result = run_version(version, connection, execution.input, execution_pk=execution.pk)
+        result = run_version(
+            version, connection, execution.input, recorder, execution_pk=execution.pk
+        )
     except Exception:
         log.exception("execution %s: the runner failed", execution.code)
         record(execution, failure=errors.platform_error(), outcome=Outcome.FAILED)

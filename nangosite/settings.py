@@ -226,6 +226,16 @@ else:
 # variable) shares the counts of a machine's processes: see nangosite/lib/metrics.py.
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 
+# OpenTelemetry traces of runs (nangosite/lib/tracing.py), over OTLP/HTTP, when an endpoint
+# is set in OpenTelemetry's own variables; the exporter reads the others it knows
+# (OTEL_EXPORTER_OTLP_HEADERS, ..._TIMEOUT, OTEL_BSP_SCHEDULE_DELAY...).
+OTEL_TRACES_ENDPOINT = os.getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
+    os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/") + "/v1/traces"
+    if os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    else ""
+)
+OTEL_SERVICE_NAME = os.getenv("OTEL_SERVICE_NAME", "nangosite")
+
 # `json`: one JSON object per line (nangosite/lib/logs.py); anything else: text.
 LOG_FORMAT = os.getenv("LOG_FORMAT", "text").strip().lower()
 LOGGING = {
