@@ -65,18 +65,23 @@ def is_first_terminal(block: str) -> bool:
     return bool(commands) and commands[-1].strip() == "make run"
 
 
-def scripted(blocks: list[str], key: str) -> tuple[str, list[str]]:
-    """One bash script of the second terminal's blocks, each `# -> ` line replaced by an
-    echoed marker; and the expectations, in order."""
-    lines, expected = ["set -e"], []
+def scripted(blocks: list[str], key: str) -> tuple[str, list[tuple[int, str]]]:
+    """One bash script of the second terminal's blocks, an echoed marker in place of each
+    group of `# -> ` lines; and the expectations, each with the number of its marker (the
+    lines of a group are about the same output)."""
+    lines, expected, markers, grouped = ["set -e"], [], 0, False
     for block in blocks:
         for line in block.replace(PLACEHOLDER, key).splitlines():
             match = EXPECT.match(line)
+            if match and not grouped:
+                # After the output, on a line of its own (curl ends without a newline).
+                lines.append(f"echo; echo '{MARKER.format(markers)}'")
+                markers += 1
             if match:
-                lines.append(f"echo '{MARKER.format(len(expected))}'")
-                expected.append(match.group(1).strip())
+                expected.append((markers - 1, match.group(1).strip()))
             else:
                 lines.append(line)
+            grouped = bool(match)
     return "\n".join(lines) + "\n", expected
 
 
@@ -101,12 +106,16 @@ def matches(expected: str, output: str) -> bool:
     return re.search(pattern, flat) is not None
 
 
-def check(output: str, expected: list[str]) -> list[str]:
+def check(output: str, expected: list[tuple[int, str]]) -> list[str]:
     """The expectations the output does not meet, each with what was printed instead."""
-    problems, rest = [], output
-    for number, want in enumerate(expected):
-        chunk, marker, rest = rest.partition(MARKER.format(number))
-        if not marker:
+    chunks, rest = [], output
+    for number in range(len({marker for marker, _ in expected})):
+        chunk, found, rest = rest.partition(MARKER.format(number))
+        chunks.append(chunk if found else None)
+    problems = []
+    for marker, want in expected:
+        chunk = chunks[marker]
+        if chunk is None:
             problems.append(f"# -> {want}\n   not reached: the commands before it failed")
             break
         if not matches(want, chunk):
