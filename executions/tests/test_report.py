@@ -104,15 +104,7 @@ def test_the_duration_histogram_puts_a_run_in_its_bucket(runs, client):
 
 
 def test_metrics_show_the_queue_of_each_environment(runs, client):
-    queued = Execution.objects.create(
-        environment=runs.env,
-        connection_record=runs.connection,
-        provider_config_key="github",
-        connection_id="conn-1",
-        action_name="echo",
-        is_async=True,
-        created=now() - timedelta(seconds=95),
-    )
+    queued = _execution(runs, is_async=True, created=now() - timedelta(seconds=95))
     found = scrape(client)
     assert found.value("nangosite_queue_depth", environment="dev") == 1
     assert found.value("nangosite_queue_depth", environment="other") == 0
@@ -135,19 +127,21 @@ def test_metrics_are_off_without_a_token_and_refuse_a_wrong_one(runs, api, clien
     assert after.value(name, action="echo") == before.value(name, action="echo")
 
 
-def _running(world) -> Execution:
-    moment = now()
+def _execution(world, **fields) -> Execution:
     return Execution.objects.create(
         environment=world.env,
         connection_record=world.connection,
         provider_config_key="github",
         connection_id="conn-1",
         action_name="echo",
-        status=Status.RUNNING,
-        attempts=1,
-        created=moment,
-        started=moment,
-        heartbeat=moment,
+        **fields,
+    )
+
+
+def _running(world) -> Execution:
+    moment = now()
+    return _execution(
+        world, status=Status.RUNNING, attempts=1, created=moment, started=moment, heartbeat=moment
     )
 
 
@@ -188,14 +182,7 @@ def test_a_run_end_is_one_json_log_line_with_its_fields_and_no_secret(runs, api,
 def test_a_retried_attempt_and_a_cancel_while_queued_are_logged_too(runs, api, caplog):
     with caplog.at_level(logging.INFO, logger="executions.runs"):
         trigger(api, "fails", {}, HTTP_X_ASYNC="true", HTTP_X_MAX_RETRIES="1")
-        queued = Execution.objects.create(
-            environment=runs.env,
-            connection_record=runs.connection,
-            provider_config_key="github",
-            connection_id="conn-1",
-            action_name="echo",
-            is_async=True,
-        )
+        queued = _execution(runs, is_async=True)
         assert queued.cancel()
     lines = [(r.getMessage(), r.fields) for r in caplog.records if r.name == "executions.runs"]
     assert [(m, f["attempt"], f["status"]) for m, f in lines] == [

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ import requests
 
 from tests.fakeprovider import FakeProvider
 from tests.processes import (
+    ROOT,
     free_port,
     gunicorn_command,
     manage,
@@ -118,6 +120,12 @@ class Platform:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+
+    def start_worker(self, logfile: str = "worker.log") -> subprocess.Popen:
+        """A `manage.py qcluster` on this platform, in its own process group (stop it
+        with `stop_group`), its output in `logfile` of the workdir."""
+        command = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
+        return spawn(command, self.env, self.workdir / logfile)
 
     def client(self, secret: str | None = None) -> requests.Session:
         session = requests.Session()

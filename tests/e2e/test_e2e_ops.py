@@ -5,7 +5,6 @@ trigger rate limit shared by two web processes through Redis."""
 
 import json
 import os
-import sys
 import time
 import uuid
 
@@ -14,7 +13,7 @@ import requests
 
 from tests.e2e.conftest import Gunicorn, Platform
 from tests.fakeprovider import FakeProvider
-from tests.processes import ROOT, free_port, manage, platform_env, spawn, stop_group
+from tests.processes import free_port, manage, platform_env, stop_group
 from tests.scrape import Scrape
 
 pytestmark = pytest.mark.e2e
@@ -68,8 +67,7 @@ def oplat(tmp_path_factory):
         platform.write_function("github", "flaky", FLAKY)
         platform.add_connections("c", 3)
         platform.deploy()
-        command = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
-        worker = spawn(command, platform.env, workdir / "worker.log")
+        worker = platform.start_worker()
         platform.worker_log = workdir / "worker.log"
         yield platform
     finally:

@@ -2,7 +2,6 @@
 collector on 127.0.0.1 (it decodes the protobuf requests with OpenTelemetry's own
 classes), and an async run is one trace, whose id is the execution's, across both."""
 
-import sys
 import threading
 import time
 import uuid
@@ -12,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import Platform
 from tests.fakeprovider import FakeProvider
-from tests.processes import ROOT, spawn, stop_group
+from tests.processes import stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -113,8 +112,7 @@ def traced(tmp_path_factory):
         platform.write_function("github", "whoami", WHOAMI)
         platform.add_connections("c", 1)
         platform.deploy()
-        command = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
-        worker = spawn(command, platform.env, workdir / "worker.log")
+        worker = platform.start_worker()
         platform.collector = collector
         yield platform
     finally:
