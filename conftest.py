@@ -44,6 +44,12 @@ def _fast_settings(settings, tmp_path, monkeypatch):
     settings.AUTH_CACHE_SECONDS = 0  # each test makes its environments anew
     settings.FUNCTION_CACHE_SECONDS = 0
     settings.WEBHOOK_SETTINGS_CACHE_SECONDS = 0
+    # Unit tests run no collectstatic: pages link the apps' own files, unhashed (the
+    # browser test serves the hashed, compressed copies, as `make run` does).
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 class Clock:

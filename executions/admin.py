@@ -393,6 +393,15 @@ class ExecutionAdmin(admin.ModelAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        try:
+            code = uuid.UUID(str(object_id))
+        except ValueError:
+            pass
+        else:
+            # An execution's id, as the API and X-Execution-Id give it: its page.
+            pk = Execution.objects.filter(code=code).values_list("pk", flat=True).first()
+            if pk is not None:
+                return HttpResponseRedirect(_change_url(Execution(pk=pk)))
         execution = request._execution = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if execution is not None:

@@ -14,6 +14,10 @@ class ExecutionsConfig(AppConfig):
         # of workers that died even while it holds none (executions/heartbeat.py). The
         # signal is the only hook django-q2 offers into a new worker process.
         post_spawn.connect(_keep_heartbeat, dispatch_uid="executions.heartbeat")
+        if settings.OTEL_TRACES_ENDPOINT:
+            from nangosite.lib import tracing  # imports OpenTelemetry: only when asked
+
+            tracing.configure()
 
 
 def _keep_heartbeat(sender, proc_name: str, **kwargs) -> None:

@@ -17,9 +17,9 @@ from executions.errors import (
     IdempotencyInProgress,
     InvalidActionInput,
 )
-from integrations.errors import ActionDisabled, ActionNotFound, UnknownConnection
+from integrations.errors import ActionDisabled, ActionNotFound, TooManyRequests, UnknownConnection
 from integrations.models import Connection, Environment, FunctionVersion
-from nangosite.lib import sql
+from nangosite.lib import metrics, sql, tracing
 from nangosite.lib.backoff import backoff
 from nangosite.lib.errors import DomainError
 
@@ -76,6 +76,7 @@ RETRY_REFUSALS = {
     ActionDisabled: "the action is disabled",
     UnknownConnection: "its connection was deleted",
     InvalidActionInput: "its input no longer matches the action's input schema",
+    TooManyRequests: "the environment's queue is full (its cap on queued runs)",
 }
 
 
@@ -94,18 +95,40 @@ class ExecutionQuerySet(models.QuerySet):
         return self.filter(status=Status.QUEUED, created__lt=cutoff)
 
     def trigger(
-        self, env: Environment, request: TriggerRequest, connection: Connection | None = None
+        self,
+        env: Environment,
+        request: TriggerRequest,
+        connection: Connection | None = None,
+        rate_limit: bool = True,
     ) -> "Execution":
         """Run (sync) or queue (async) the action a trigger names; the execution, ended
         when sync. Every entrance calls this: `POST /action/trigger`,
         `POST /actions/<integration>/<action>`, MCP's `tools/call` (with its `connection`
-        already loaded) and the admin's retry.
+        already loaded) and the admin's retry (without `rate_limit`).
 
-        Raises UnknownProvider, UnknownConnection, ActionNotFound, ActionDisabled,
+        Raises TooManyRequests (over the environment's triggers a second, or its cap on
+        queued runs), UnknownProvider, UnknownConnection, ActionNotFound, ActionDisabled,
         InvalidActionInput (async: a queued run would only find out later),
         IdempotencyConflict and IdempotencyInProgress.
         """
+        if tracing.active():  # the trigger span is the root of the run's trace
+            return tracing.trigger(
+                request, lambda code: self._trigger(env, request, connection, rate_limit, code)
+            )
+        return self._trigger(env, request, connection, rate_limit)
+
+    def _trigger(
+        self,
+        env: Environment,
+        request: TriggerRequest,
+        connection: Connection | None,
+        rate_limit: bool,
+        code: uuid.UUID | None = None,
+    ) -> "Execution":
         from executions import tasks  # tasks runs what this creates, and imports this module
+
+        if rate_limit and env.trigger_rate_limit:  # unset: not even a call
+            env.admit_trigger()
 
         key, cid = request.provider_config_key, request.connection_id
         version = FunctionVersion.objects.live(env.pk, key, request.action_name)
@@ -126,6 +149,8 @@ class ExecutionQuerySet(models.QuerySet):
         digest = request.digest() if request.idempotency_key else ""
         if digest and (earlier := self._idempotent(env, request.idempotency_key, digest)):
             return earlier.replayed(version)
+        if request.is_async and env.max_queued_runs:
+            self._check_queue_room(env)
         try:
             # One INSERT in autocommit mode: atomic on its own, and a unique-key clash
             # leaves no broken transaction behind.
@@ -137,6 +162,7 @@ class ExecutionQuerySet(models.QuerySet):
                 max_retries=request.max_retries,
                 idempotency_key=request.idempotency_key,
                 request_hash=digest,
+                code=code,
                 # A sync run is written once, when it ends; with a key, first (the key's
                 # unique constraint is what makes a concurrent replay wait for it).
                 deferred=not request.is_async and not digest,
@@ -154,6 +180,22 @@ class ExecutionQuerySet(models.QuerySet):
         else:
             tasks.run_attempt(execution)
         return execution
+
+    def _check_queue_room(self, env: Environment) -> None:
+        """TooManyRequests when the environment has `max_queued_runs` queued already (read
+        through the queue's partial index, counting at most that many). Concurrent
+        triggers may each see the last free place: the cap holds to within the number of
+        triggers in flight."""
+        cap = env.max_queued_runs
+        if self.filter(environment=env, status=Status.QUEUED)[:cap].count() < cap:
+            return
+        metrics.count_throttled(env.name, "queue")
+        raise TooManyRequests(
+            "queue",
+            cap,
+            1.0,
+            f"Environment '{env.name}' has {cap} queued async runs, its limit; retry later.",
+        )
 
     def _idempotent(self, env: Environment, key: str, digest: str) -> "Execution | None":
         """The execution an Idempotency-Key already names, if it is younger than the TTL."""
@@ -274,6 +316,7 @@ class Execution(models.Model):
         max_retries: int = 0,
         idempotency_key: str = "",
         request_hash: str = "",
+        code: uuid.UUID | None = None,
         deferred: bool = False,
     ) -> "Execution":
         """The row of a new trigger. A sync run starts at once, so its row is born running.
@@ -286,7 +329,7 @@ class Execution(models.Model):
         integration = connection.integration
         moment = now()
         values = dict(
-            code=uuid.uuid4(),
+            code=code or uuid.uuid4(),
             environment_id=integration.environment_id,
             connection_record_id=connection.pk,
             function_version_id=version.pk,
@@ -327,6 +370,12 @@ class Execution(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def environment_name(self) -> str:
+        if Execution.environment.is_cached(self):
+            return self.environment.name
+        return Environment.objects.name_of(self.environment_id)
 
     @property
     def status_url(self) -> str:
@@ -461,7 +510,9 @@ class Execution(models.Model):
                 is_async=True,
                 max_retries=self.max_retries,
             )
-            return Execution.objects.trigger(self.environment, request, connection)
+            return Execution.objects.trigger(
+                self.environment, request, connection, rate_limit=False
+            )
         except tuple(RETRY_REFUSALS) as exc:
             reason = next(r for cls, r in RETRY_REFUSALS.items() if isinstance(exc, cls))
             raise RetryRefused(reason) from None
@@ -487,7 +538,10 @@ class Execution(models.Model):
     def cancel(self) -> bool:
         """Cancel at once if queued; ask the running process to stop it if running."""
         if self.end_queued(errors.cancelled(), Status.CANCELLED):
+            from executions import report  # it names this module's models
+
             self.refresh_from_db()
+            report.ended(self, Outcome.CANCELLED)
             return True
         changed = Execution.objects.filter(pk=self.pk, status=Status.RUNNING).update(
             cancel_requested=True

@@ -244,3 +244,21 @@ def needs_wake(execution: Execution, concurrency: int) -> bool:
         cursor.execute(_statement(BLOCKED_SQL), params)
         free_ahead, own_ahead, running = cursor.fetchone()
     return own_ahead == 0 and running + free_ahead < concurrency
+
+
+def depth_by_environment() -> dict[int, dict]:
+    """Per environment with queued or running runs: how many of each, and when the oldest
+    queued one was queued (for /metrics; the partial indexes serve both statuses)."""
+    rows = (
+        Execution.objects.filter(status__in=[Status.QUEUED, Status.RUNNING])
+        .values("environment_id", "status")
+        .annotate(n=Count("pk"), oldest=Min("created"))
+        .order_by()
+    )
+    found: dict[int, dict] = {}
+    for row in rows:
+        state = found.setdefault(row["environment_id"], {"queued": 0, "running": 0, "oldest": None})
+        state[row["status"]] = row["n"]
+        if row["status"] == Status.QUEUED:
+            state["oldest"] = row["oldest"]
+    return found

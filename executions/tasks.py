@@ -16,11 +16,13 @@ from django.db import DatabaseError, InterfaceError, OperationalError, transacti
 from django.db import connection as db_connection
 from django.utils.timezone import now
 
-from executions import errors
+from executions import errors, report
 from executions.heartbeat import watch
 from executions.models import TERMINAL, Execution, Outcome
 from executions.queue import claim_next, missing_loops, needs_wake
 from executions.runner import run_version
+from integrations.recorder import Recorder
+from nangosite.lib import tracing
 from nangosite.lib.tasks import enqueue
 from webhooks import tasks as webhook_tasks
 from webhooks.models import Delivery, webhook_urls
@@ -55,6 +57,13 @@ def run_attempt(execution: Execution) -> None:
     while that write waits for the database to come back: it is never presumed dead, and
     so never run again, while its process lives.
     """
+    if tracing.active():
+        with tracing.attempt(execution) as trace:
+            return _run_attempt(execution, Recorder(trace=trace))
+    return _run_attempt(execution)
+
+
+def _run_attempt(execution: Execution, recorder: Recorder | None = None) -> None:
     if execution.pk is not None:
         watch.add(execution.pk)
 
@@ -74,6 +83,7 @@ def run_attempt(execution: Execution) -> None:
                 version,
                 connection,
                 execution.input,
+                recorder,
                 execution_pk=execution.pk,
                 on_long_run=write_long_run if execution.pk is None else None,
             )
@@ -109,7 +119,14 @@ def record(
     without the deliveries that tell of it (the webhook sweep sends any whose task was
     lost). Retried while the database is unreachable (FINAL_WRITE_RETRY_SECONDS); an end
     the database refuses to store is recorded as that error instead. False if the row
-    had moved on."""
+    had moved on. What was written is then logged and counted (`executions/report.py`)."""
+    ended = _write_end(execution, output, failure, logs, calls, duration_ms, outcome)
+    if ended:
+        report.ended(execution)
+    return ended
+
+
+def _write_end(execution, output, failure, logs, calls, duration_ms, outcome) -> bool:
     ending = dict(
         output=output,
         failure=failure,
@@ -167,7 +184,10 @@ def expire(execution: Execution) -> bool:
                 Delivery.objects.announce(execution)
             return ended
 
-    return _retrying(write)
+    ended = _retrying(write)
+    if ended:
+        report.ended(execution, Outcome.FAILED)
+    return ended
 
 
 def _retrying(write):

@@ -15,7 +15,8 @@ from nangosite.api import ApiError, invalid, raw_json, read_json
 
 def accepted(execution: Execution) -> HttpResponse:
     body = {"id": str(execution.code), "statusUrl": execution.status_url}
-    return raw_json(body, 202, headers={"Location": execution.status_url})
+    headers = {"Location": execution.status_url, "X-Execution-Id": str(execution.code)}
+    return raw_json(body, 202, headers=headers)
 
 
 def answer(execution: Execution) -> HttpResponse:

@@ -104,6 +104,8 @@ class EnvironmentForm(forms.ModelForm):
             "webhook_secondary_url",
             "send_async_action_webhooks",
             "action_concurrency",
+            "trigger_rate_limit",
+            "max_queued_runs",
         ]
 
 
@@ -134,7 +136,12 @@ class EnvironmentAdmin(admin.ModelAdmin):
         if obj is not None:
             main += ["secret_key_ends", "signing_key_state", "created"]
         hooks = ["webhook_primary_url", "webhook_secondary_url", "send_async_action_webhooks"]
-        return [(None, {"fields": main}), ("Webhooks", {"fields": hooks})]
+        limits = ["trigger_rate_limit", "max_queued_runs"]
+        return [
+            (None, {"fields": main}),
+            ("Limits", {"fields": limits}),
+            ("Webhooks", {"fields": hooks}),
+        ]
 
     @admin.display(description="Secret key")
     def secret_key_ends(self, obj) -> str:

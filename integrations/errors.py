@@ -1,6 +1,8 @@
 """What the integrations layer refuses: lookups that find nothing, connections that
 cannot make a call. Their HTTP statuses are in `nangosite/api.py`."""
 
+import math
+
 from nangosite.lib.errors import DomainError
 
 
@@ -39,3 +41,23 @@ class RefreshError(DomainError):
     """The connection's OAuth2 access token could not be refreshed."""
 
     code = "refresh_failed"
+
+
+class TooManyRequests(DomainError):
+    """A trigger over one of its environment's limits: `reason` "rate" (triggers a second)
+    or "queue" (async runs queued). `retry_after`: seconds until a retry may pass."""
+
+    code = "too_many_requests"
+
+    def __init__(self, reason: str, limit: int, retry_after: float, message: str) -> None:
+        self.reason, self.limit, self.retry_after = reason, limit, retry_after
+        super().__init__(message, payload={"reason": reason, "limit": limit})
+
+    def headers(self) -> dict[str, str]:
+        wait = str(max(1, math.ceil(self.retry_after)))
+        return {
+            "Retry-After": wait,
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": wait,
+        }

@@ -16,6 +16,7 @@ from integrations.errors import (
     ActionDisabled,
     ActionNotFound,
     IncompleteConnection,
+    TooManyRequests,
     UnknownConnection,
     UnknownProvider,
 )
@@ -29,7 +30,7 @@ from integrations.functions import (
 from integrations.providers import Provider, TemplateError, get_provider, provider_choices
 from integrations.recorder import Recorder, secrets_of
 from nangosite.fields import EncryptedJSONField
-from nangosite.lib import http, sql
+from nangosite.lib import http, metrics, sql, throttle
 from nangosite.lib.cache import TTLCache
 from nangosite.lib.crypto import hash_secret, new_token, same_secret
 from nangosite.lib.http import RetryPolicy
@@ -52,7 +53,19 @@ def validate_webhook_url(value: str) -> None:
 _by_key = TTLCache("AUTH_CACHE_SECONDS")
 
 
+# Environments' names by id, as briefly: a run's log line and metrics name its environment,
+# which the worker that ran it did not load.
+_names = TTLCache("AUTH_CACHE_SECONDS")
+
+
 class EnvironmentQuerySet(models.QuerySet):
+    def name_of(self, pk: int) -> str:
+        name = _names.get(pk)
+        if name is None:
+            name = self.filter(pk=pk).values_list("name", flat=True).first() or ""
+            _names.set(pk, name)
+        return name
+
     def by_secret_key(self, key: str) -> "Environment | None":
         digest = hash_secret(key)
         env = _by_key.get(digest)
@@ -89,6 +102,22 @@ class Environment(models.Model):
         default=4,
         validators=[MinValueValidator(1)],
         help_text="Async runs of this environment that may run at once (at least 1).",
+    )
+    trigger_rate_limit = models.PositiveIntegerField(
+        "triggers per second",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Triggers of the API (sync and async, MCP tool calls) a second, in bursts "
+        "of as many; more are answered 429. Empty: no limit.",
+    )
+    max_queued_runs = models.PositiveIntegerField(
+        "queued async runs at most",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Async triggers (and retries) past this many queued runs are answered 429. "
+        "Empty: no limit.",
     )
 
     objects = EnvironmentQuerySet.as_manager()
@@ -128,6 +157,20 @@ class Environment(models.Model):
         self.set_secret_key(key)
         self.save(update_fields=["secret_key_hash", "secret_key_hint"])
         return key
+
+    def admit_trigger(self) -> None:
+        """Count a trigger against `trigger_rate_limit` (shared by every web process
+        through Redis when it is configured); TooManyRequests when over it."""
+        verdict = throttle.take(f"trigger:{self.pk}", self.trigger_rate_limit)
+        if not verdict.allowed:
+            metrics.count_throttled(self.name, "rate")
+            raise TooManyRequests(
+                "rate",
+                verdict.limit,
+                verdict.retry_after,
+                f"More than {verdict.limit} triggers a second in environment '{self.name}'; "
+                f"retry in {verdict.retry_after:.2f} s.",
+            )
 
     def rotate_webhook_signing_key(self) -> str:
         self.webhook_signing_key = new_token()
@@ -404,6 +447,9 @@ class Connection(models.Model):
         prepared.prepare_url(url, {**(params or {}), **auth_query} or None)
         # The caller's own headers win over the provider's, as in Nango.
         request_headers = {"User-Agent": user_agent, **auth_headers, **(headers or {})}
+        on_attempt = recorder.call if recorder is not None else None
+        if metrics.enabled():
+            on_attempt = metrics.provider_calls(self.provider.name, on_attempt)
         return http.send(
             http.Request(
                 method,
@@ -416,7 +462,7 @@ class Connection(models.Model):
             ),
             self.retry_policy(retries, retry_on),
             deadline=deadline,
-            on_attempt=recorder.call if recorder is not None else None,
+            on_attempt=on_attempt,
         )
 
     def public_credentials(self, include_refresh_token: bool = False) -> dict:

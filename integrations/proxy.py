@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection
 from nangosite.api import ApiError, invalid
-from nangosite.lib import http
+from nangosite.lib import http, metrics
 from nangosite.lib.headers import Header, parse_headers
 
 CHUNK_BYTES = 64 * 1024
@@ -181,17 +181,23 @@ class ProxyView(APIView):
                 413, "payload_too_large", f"The request body is larger than {limit} bytes."
             ) from None
         decode = given["decompress"] == "true"
-        upstream = send(
-            connection,
-            request.method,
-            path,
-            query=request.META.get("QUERY_STRING", ""),
-            headers=request_headers(request.META, bool(body), decode),
-            body=body,
-            retries=given["retries"],
-            retry_on=given["retry_on"],
-            base_url_override=given["base_url_override"],
-        )
+        counted = (request.auth.name, given["provider_config_key"])
+        try:
+            upstream = send(
+                connection,
+                request.method,
+                path,
+                query=request.META.get("QUERY_STRING", ""),
+                headers=request_headers(request.META, bool(body), decode),
+                body=body,
+                retries=given["retries"],
+                retry_on=given["retry_on"],
+                base_url_override=given["base_url_override"],
+            )
+        except ApiError as exc:  # no answer from the provider: 502 or 504
+            metrics.count_proxy(*counted, exc.status_code)
+            raise
+        metrics.count_proxy(*counted, upstream.status_code)
         return streamed(upstream, decode, head=request.method == "HEAD")
 
     get = post = put = patch = delete = head = options = forward

@@ -10,7 +10,7 @@ from urllib.parse import quote, quote_plus
 
 from django.utils.timezone import now
 
-from nangosite.lib import http
+from nangosite.lib import http, tracing
 
 MAX_LOG_LINES = 1000
 MAX_LOG_CHARS = 99_000
@@ -36,6 +36,9 @@ class Recorder:
     # `dryrun --save` keeps whole responses to replay them in tests.
     capture: bool = False
     captured: list = field(default_factory=list)
+    # The OpenTelemetry context of the run's span, when tracing is on: each provider call
+    # becomes a span under it (nangosite/lib/tracing.py).
+    trace: object = None
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -78,3 +81,8 @@ class Recorder:
         if attempt.wait_s:
             entry["retry_in_s"] = round(attempt.wait_s, 3)
         self.calls.append(entry)
+        if self.trace is not None:
+            tracing.provider_call(
+                self.trace, attempt.method, entry["url"], attempt.status, attempt.duration_ms,
+                attempt.error,
+            )  # fmt: skip

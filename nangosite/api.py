@@ -22,6 +22,7 @@ from integrations.errors import (
     ActionNotFound,
     IncompleteConnection,
     RefreshError,
+    TooManyRequests,
     UnknownConnection,
     UnknownProvider,
 )
@@ -39,6 +40,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     IdempotencyConflict: 409,
     IdempotencyInProgress: 409,
     RefreshError: 424,
+    TooManyRequests: 429,
 }
 
 
@@ -115,7 +117,8 @@ def error_of(exc: Exception) -> tuple[int, dict, dict] | None:
         return 503, SERVICE_UNAVAILABLE, {"Retry-After": str(settings.RETRY_AFTER_SECONDS)}
     if isinstance(exc, DomainError):
         status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
-        return status, {"error": {"code": exc.code, "message": exc.message, **exc.extra}}, {}
+        headers = exc.headers() if isinstance(exc, TooManyRequests) else {}
+        return status, {"error": {"code": exc.code, "message": exc.message, **exc.extra}}, headers
     if isinstance(exc, ApiError):
         headers = {"WWW-Authenticate": 'Bearer realm="api"'} if exc.status_code == 401 else {}
         return exc.status_code, exc.body(), headers

@@ -88,6 +88,10 @@ TRIGGER_RESPONSES = {
     "404": {"$ref": "#/components/responses/E404"},
     "409": {"$ref": "#/components/responses/E409"},
     "424": error_answer("The provider answered non-2xx (`script_http_error`, with `upstream`)"),
+    "429": error_answer(
+        "Over the environment's triggers a second or its cap on queued async runs "
+        "(`too_many_requests`; `Retry-After` and `X-RateLimit-*` say when to retry)"
+    ),
     "500": error_answer("The action failed (runtime error, timeout, bad output, ...)"),
 }
 

@@ -73,7 +73,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /health, /ready and /metrics, before the Host check and the HTTPS redirect.
+    "nangosite.ops.ProbesMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself, under `make run` and gunicorn alike: from
+    # the apps' folders when DEBUG, else the compressed, hashed copies `collectstatic`
+    # wrote to STATIC_ROOT (served with a far-future Cache-Control).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -135,6 +141,11 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = os.getenv("STATIC_ROOT", str(BASE_DIR / "var" / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # collectstatic names each file by its content's hash and writes gzip copies beside it.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["integrations.auth.SecretKeyAuthentication"],
@@ -239,10 +250,33 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# /metrics (Prometheus) answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset,
+# it is off (404) and nothing is counted. PROMETHEUS_MULTIPROC_DIR (prometheus_client's own
+# variable) shares the counts of a machine's processes: see nangosite/lib/metrics.py.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+
+# OpenTelemetry traces of runs (nangosite/lib/tracing.py), over OTLP/HTTP, when an endpoint
+# is set in OpenTelemetry's own variables; the exporter reads the others it knows
+# (OTEL_EXPORTER_OTLP_HEADERS, ..._TIMEOUT, OTEL_BSP_SCHEDULE_DELAY...).
+OTEL_TRACES_ENDPOINT = os.getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
+    os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/") + "/v1/traces"
+    if os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    else ""
+)
+OTEL_SERVICE_NAME = os.getenv("OTEL_SERVICE_NAME", "nangosite")
+
+# `json`: one JSON object per line (nangosite/lib/logs.py); anything else: text.
+LOG_FORMAT = os.getenv("LOG_FORMAT", "text").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "main": {
+            "()": "nangosite.lib.logs."
+            + ("JsonFormatter" if LOG_FORMAT == "json" else "TextFormatter")
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "main"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -125,6 +126,23 @@ def spawn(args: list[str], env: dict[str, str], logfile: Path) -> subprocess.Pop
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def wait_serving(proc: subprocess.Popen, url: str, timeout: float = 30) -> bool:
+    """Wait until `url` answers anything (a worker is serving); False if the process exited
+    or `timeout` passed first."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            requests.get(url, timeout=1)
+            return True
+        except requests.RequestException:
+            time.sleep(0.1)
+    return False
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:

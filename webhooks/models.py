@@ -7,9 +7,11 @@ time, and the webhook sweep picks up any due row whose message was lost.
 """
 
 import json
+import logging
 import time
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -20,12 +22,15 @@ from django.utils.timezone import now
 
 from executions.models import Execution, Status
 from integrations.models import Connection, Environment
-from nangosite.lib import http
+from nangosite.lib import http, metrics
 from nangosite.lib.backoff import backoff
 from nangosite.lib.cache import TTLCache
+from nangosite.lib.logs import event
 from webhooks import signing
 
 EXCERPT_CHARS = 2000
+
+log = logging.getLogger("webhooks.deliveries")
 
 
 def sent_at(moment) -> str:
@@ -288,7 +293,53 @@ class Delivery(models.Model):
         ).update(**fields):
             for name, value in fields.items():
                 setattr(self, name, value)
+            self.report(row)
         return row
+
+    def report(self, row: "DeliveryAttempt") -> None:
+        """One log line (logger `webhooks.deliveries`) and the webhook metrics for an
+        attempt just recorded. The URL is named by its host alone: a receiver's URL may
+        hold a token in its path or query."""
+        outcome = {self.Status.DELIVERED: "delivered", self.Status.FAILED: "failed"}.get(
+            self.status, "retrying"
+        )
+        level = logging.INFO if row.ok else logging.WARNING
+        logging_on, counting = log.isEnabledFor(level), metrics.enabled()
+        if not (logging_on or counting):
+            return
+        environment = Environment.objects.name_of(self.environment_id)
+        if counting:
+            found = metrics.get()
+            found.webhook_attempts.labels(environment, outcome).inc()
+            if outcome != "retrying":
+                found.webhooks.labels(environment, outcome).inc()
+            if self.delivered is not None:
+                lag = (self.delivered - self.created).total_seconds()
+                found.webhook_lag.labels(environment).observe(max(lag, 0.0))
+        if logging_on:
+            message = json.loads(self.body)
+            action = (
+                Execution.objects.filter(pk=self.execution_id)
+                .values_list("action_name", flat=True)
+                .first()
+            )
+            event(
+                log,
+                f"webhook {outcome}",
+                level,
+                delivery_id=str(self.code),
+                execution_id=message.get("payload", {}).get("id"),
+                environment=environment,
+                integration=message.get("providerConfigKey"),
+                action=action,
+                connection=message.get("connectionId"),
+                url_host=urlsplit(self.url).netloc.rpartition("@")[2],
+                attempt=self.attempts,
+                outcome=outcome,
+                status_code=row.status_code,
+                duration_ms=row.latency_ms,
+                error_code=row.error_code,
+            )
 
     def _send(self, key: str) -> tuple["DeliveryAttempt", bool]:
         """POST the body once; the attempt (unsaved) and whether a retry may help."""
@@ -311,6 +362,8 @@ class Delivery(models.Model):
             retryable = not exc.permanent
             if response is None:
                 row.error = _network_error(exc)
+                timed_out = isinstance(exc.__cause__, requests.Timeout)
+                row.error_code = "timeout" if timed_out else "network_error"
         row.latency_ms = round((time.perf_counter() - clock) * 1000, 2)
         if response is not None:
             row.status_code = response.status_code
@@ -319,8 +372,10 @@ class Delivery(models.Model):
                 # Not a delivery, and following it would send the body elsewhere.
                 location = response.headers.get("Location", "")
                 row.error = f"redirect to {location[:300]!r} not followed"
+                row.error_code = "redirect_not_followed"
             elif response.status_code >= 400:
                 row.error = f"the receiver answered {response.status_code}"
+                row.error_code = f"http_{response.status_code}"
         return row, retryable
 
 
@@ -368,6 +423,10 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.status_code or self.error}"
+
+    # Set by the attempt that made this row (not stored): timeout, network_error,
+    # redirect_not_followed, http_<status>; empty when delivered.
+    error_code = ""
 
     @property
     def ok(self) -> bool:

@@ -383,3 +383,15 @@ def test_it_cancels_selected_runs_in_bulk_and_never_deletes_records(world, staff
     assert statuses == ["cancelled", "cancelled", "succeeded"]
     html = staff.get("/admin/executions/execution/").content.decode()
     assert "delete_selected" not in html
+
+
+def test_an_execution_id_in_the_admin_url_leads_to_its_page(world, staff):
+    execution = make_execution(world)
+    execution.save()
+    for suffix in ("", "change/"):
+        r = staff.get(f"/admin/executions/execution/{execution.code}/{suffix}", follow=True)
+        assert r.status_code == 200
+        assert r.redirect_chain[-1][0] == f"/admin/executions/execution/{execution.pk}/change/"
+        assert str(execution.code) in r.content.decode()
+    r = staff.get("/admin/executions/execution/00000000-0000-4000-8000-000000000000/change/")
+    assert r.status_code == 302 and r["Location"] == "/admin/"  # Django's "doesn't exist"

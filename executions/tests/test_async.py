@@ -48,6 +48,7 @@ def test_it_queues_answers_202_and_serves_the_result(act, api):
     assert r.status_code == 202
     body = r.json()
     assert r["Location"] == body["statusUrl"] == f"/action/{body['id']}"
+    assert r["X-Execution-Id"] == body["id"]  # as every answer of a trigger
     result = api.get(body["statusUrl"])
     assert result.status_code == 200 and result.json() == {"echo": 42}
     detail = api.get(f"/executions/{body['id']}").json()

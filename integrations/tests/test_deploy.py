@@ -101,7 +101,29 @@ def test_it_refuses_a_broken_batch_naming_file_and_line(world, settings, source,
 def test_it_refuses_functions_of_an_unknown_integration(world, settings):
     write(settings.FUNCTIONS_DIR, "notion", "create_page", GOOD)
     with pytest.raises(CommandError, match="integration 'notion' does not exist"):
+        run_deploy("--integration", "notion")
+    with pytest.raises(CommandError, match="none of the integrations .* exists in dev: notion"):
         run_deploy()
+    assert Function.objects.count() == 0
+
+
+def test_a_whole_tree_skips_integrations_the_environment_lacks_and_says_so(world, settings):
+    """`deploy dev` right after the quick start: only github exists, as in the examples."""
+    write(settings.FUNCTIONS_DIR, "github", "create_issue", GOOD)
+    write(settings.FUNCTIONS_DIR, "slack", "post_message", GOOD)
+    write(settings.FUNCTIONS_DIR, "slack", "list_channels", GOOD)
+    write(settings.FUNCTIONS_DIR, "notion", "create_page", GOOD)
+    out, err = StringIO(), StringIO()
+    call_command("deploy", "dev", stdout=out, stderr=err)
+    assert "github/create-issue  created    1.0.0 (#1)" in out.getvalue()
+    assert "1 created, 0 updated, 0 unchanged in dev" in out.getvalue()
+    assert err.getvalue().splitlines() == [
+        "skipped notion/ (1 function): no integration 'notion' in dev (create it with "
+        "POST /integrations to deploy them)",
+        "skipped slack/ (2 functions): no integration 'slack' in dev (create it with "
+        "POST /integrations to deploy them)",
+    ]
+    assert list(Function.objects.values_list("name", flat=True)) == ["create-issue"]
 
 
 def test_it_refuses_an_unknown_environment(world):

@@ -317,3 +317,38 @@ def test_a_cookie_one_users_provider_set_never_goes_out_with_another_users_call(
     assert call(api, "GET", "/proxy/user", connection=other.connection_id).status_code == 200
     sent = provider.received("GET", "/user")[-1].headers
     assert "Cookie" not in sent and sent["Authorization"] == "Bearer gho_bob"
+
+
+def test_proxy_calls_are_counted_by_status_with_their_provider_latency(
+    world, api, provider, client, settings
+):
+    from tests.processes import free_port
+    from tests.scrape import Scrape
+
+    settings.METRICS_TOKEN = "tok"
+
+    def read() -> Scrape:
+        r = client.get("/metrics", HTTP_AUTHORIZATION="Bearer tok")
+        return Scrape(r.content.decode())
+
+    provider.route("GET", "/missing", status=404, json={"message": "Not Found"})
+    before = read()
+    assert call(api, "GET", "/proxy/user").status_code == 200
+    assert call(api, "GET", "/proxy/missing").status_code == 404
+    settings.PROVIDER_BASE_URL_OVERRIDES = {"github": f"http://127.0.0.1:{free_port()}"}
+    assert call(api, "GET", "/proxy/user").status_code == 502  # nothing listens there
+    after = read()
+    labels = {"environment": "dev", "integration": "github"}
+    name = "nangosite_proxy_requests_total"
+    for status in ("200", "404", "502"):
+        assert (
+            after.value(name, **labels, status=status) - before.value(name, **labels, status=status)
+            == 1
+        ), status
+    latency = "nangosite_provider_call_duration_seconds_count"
+    for status, count in (("2xx", 1), ("4xx", 1), ("error", 1)):
+        assert (
+            after.value(latency, provider="github", status=status)
+            - before.value(latency, provider="github", status=status)
+            == count
+        ), status

@@ -9,8 +9,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -19,12 +19,14 @@ import requests
 
 from tests.fakeprovider import FakeProvider
 from tests.processes import (
+    ROOT,
     free_port,
     gunicorn_command,
     manage,
     platform_env,
     spawn,
     stop_group,
+    wait_serving,
 )
 
 START_TIMEOUT_SECONDS = 30
@@ -70,25 +72,13 @@ class Gunicorn:
             self.url = f"http://127.0.0.1:{port}"
             command = gunicorn_command(port, self.workers, self.threads, extra=self.extra)
             self.proc = spawn(command, self.env, self.logfile)
-            if self._wait_ready():
+            # Any answer (a 401 here) means a worker is serving.
+            if wait_serving(self.proc, self.url + "/integrations", START_TIMEOUT_SECONDS):
                 return self
             self.stop()
             if "already in use" not in self.log():
                 break
         raise AssertionError(f"gunicorn did not start:\n{self.log()[-5000:]}")
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                # Any answer (a 401 here) means a worker is serving.
-                requests.get(self.url + "/integrations", timeout=1)
-                return True
-            except requests.RequestException:
-                time.sleep(0.1)
-        return False
 
     def log(self) -> str:
         try:
@@ -118,17 +108,24 @@ class Platform:
     def url(self) -> str:
         return self.server.url
 
-    def start(self) -> None:
+    def start(self, **server) -> None:
+        """Migrate, make the environments, start gunicorn (`server`: Gunicorn's options)."""
         self.functions_dir.mkdir(parents=True, exist_ok=True)
         manage(self.env, "migrate", "--noinput")
         manage(self.env, "create_environment", "e2e", "--secret-key", self.secret)
         manage(self.env, "create_environment", "other", "--secret-key", self.other_secret)
-        self.server = Gunicorn(self.env, self.workdir / "gunicorn.log")
+        self.server = Gunicorn(self.env, self.workdir / "gunicorn.log", **server)
         self.server.start()
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+
+    def start_worker(self, logfile: str = "worker.log") -> subprocess.Popen:
+        """A `manage.py qcluster` on this platform, in its own process group (stop it
+        with `stop_group`), its output in `logfile` of the workdir."""
+        command = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
+        return spawn(command, self.env, self.workdir / logfile)
 
     def client(self, secret: str | None = None) -> requests.Session:
         session = requests.Session()

@@ -1,6 +1,7 @@
 """Completion webhooks with django-q2 inline (Conf.SYNC) and a real receiver on 127.0.0.1."""
 
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,9 @@ from django_q.models import Schedule
 from conftest import SECRET, deploy_source, make_connection, trigger
 from executions.models import Execution
 from integrations.models import Connection, Environment, FunctionVersion
+from nangosite.lib.logs import JsonFormatter
 from tests.processes import free_port
+from tests.scrape import Scrape
 from webhooks import models, signing, tasks
 from webhooks.models import Delivery, webhook_urls
 from webhooks.tests.receiver import Receiver
@@ -374,3 +377,54 @@ def test_a_run_never_ends_without_its_deliveries(hooked, receiver, monkeypatch):
     assert failures == [receiver.url]
     assert execution.status == "succeeded"
     assert list(execution.webhook_deliveries.values_list("url", flat=True)) == [receiver.url]
+
+
+def test_each_attempt_is_one_log_line_and_deliveries_are_counted(
+    hooked, receiver, api, client, settings, caplog
+):
+    settings.METRICS_TOKEN = "tok"
+    read = lambda: Scrape(  # noqa: E731
+        client.get("/metrics", HTTP_AUTHORIZATION="Bearer tok").content.decode()
+    )
+    before = read()
+    receiver.script = [503]
+    with caplog.at_level(logging.INFO, logger="webhooks.deliveries"):
+        run = start(api)
+        delivery = Delivery.objects.get()
+        Delivery.objects.update(next_attempt_at=now())  # as if the backoff had passed
+        assert tasks.deliver(delivery.pk) == "delivered"
+    lines = [r for r in caplog.records if r.name == "webhooks.deliveries"]
+    assert [(r.getMessage(), r.levelno) for r in lines] == [
+        ("webhook retrying", logging.WARNING),
+        ("webhook delivered", logging.INFO),
+    ]
+    first = json.loads(JsonFormatter().format(lines[0]))
+    assert {k: v for k, v in first.items() if k not in ("time", "duration_ms")} == {
+        "level": "warning",
+        "logger": "webhooks.deliveries",
+        "message": "webhook retrying",
+        "delivery_id": str(delivery.code),
+        "execution_id": run["id"],
+        "environment": "dev",
+        "integration": "github",
+        "action": "act",
+        "connection": "conn-1",
+        "url_host": f"127.0.0.1:{receiver.port}",
+        "attempt": 1,
+        "outcome": "retrying",
+        "status_code": 503,
+        "error_code": "http_503",
+    }
+    assert lines[1].fields["error_code"] == "" and lines[1].fields["attempt"] == 2
+    after = read()
+
+    def delta(name: str, **labels) -> float:
+        return after.value(name, environment="dev", **labels) - before.value(
+            name, environment="dev", **labels
+        )
+
+    assert delta("nangosite_webhook_attempts_total", outcome="retrying") == 1
+    assert delta("nangosite_webhook_attempts_total", outcome="delivered") == 1
+    assert delta("nangosite_webhook_deliveries_total", outcome="delivered") == 1
+    assert delta("nangosite_webhook_deliveries_total", outcome="failed") == 0
+    assert delta("nangosite_webhook_delivery_lag_seconds_count") == 1

@@ -1,10 +1,14 @@
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from integrations.models import Environment
@@ -24,24 +28,34 @@ class Command(BaseCommand):
 
     def handle(self, bind, workers, threads, no_worker, **options):
         self.first_environment()
+        # The admin's CSS, JS and icons, compressed and named by their content's hash, for
+        # WhiteNoise to serve (files already collected and unchanged are skipped).
+        call_command("collectstatic", interactive=False, verbosity=0)
         web = [
             sys.executable, "-m", "gunicorn", "nangosite.wsgi",
             "--bind", bind, "--workers", str(workers), "--threads", str(threads),
-            "--worker-class", "gthread", "--access-logfile", "-",
+            "--worker-class", "gthread",
+            # One line per request through our logging (text or JSON), with its execution id.
+            "--access-logfile", "-", "--logger-class", "nangosite.access_log.RequestLogger",
         ]  # fmt: skip
         # Each child leads its own process group: a Ctrl-C reaches this command only, which
         # stops each child once (django-q2's cluster hangs when its processes get the
         # terminal's SIGINT and a SIGTERM too), and whatever a child leaves behind can be
         # stopped with its group.
-        children = [subprocess.Popen(web, start_new_session=True)]
+        env = self.metrics_environment()
+        children = [subprocess.Popen(web, start_new_session=True, env=env)]
         if not no_worker:
             qcluster = [sys.executable, "manage.py", "qcluster"]
-            children.append(subprocess.Popen(qcluster, start_new_session=True))
-            webhooks = {**os.environ, "Q_CLUSTER_NAME": settings.WEBHOOK_QUEUE}
+            children.append(subprocess.Popen(qcluster, start_new_session=True, env=env))
+            webhooks = {**env, "Q_CLUSTER_NAME": settings.WEBHOOK_QUEUE}
             children.append(subprocess.Popen(qcluster, env=webhooks, start_new_session=True))
+        self.wait_listening(bind, children[0])
         self.stdout.write(
             f"serving on http://{bind} (web) with {len(children) - 1} worker cluster(s)"
         )
+        # Now, not when the command exits: its output may be a pipe or a file (a service's
+        # log, `make run | tee`), which Python buffers, and the keys are shown only once.
+        self.stdout.flush()
 
         def stop(signum, frame):
             for child in children:
@@ -63,6 +77,33 @@ class Command(BaseCommand):
                 os.killpg(child.pid, signal.SIGKILL)  # anything of it still running
             except ProcessLookupError:
                 pass
+
+    def wait_listening(self, bind: str, web: subprocess.Popen, seconds: float = 60) -> None:
+        """Wait until gunicorn accepts connections, so that "serving on" is true when it is
+        printed (a script's next command may be a request)."""
+        host, _, port = bind.rpartition(":")
+        if not port.isdigit():
+            return  # a unix socket, or something else gunicorn understands
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "::1"}.get(host, host)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and web.poll() is None:
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+    def metrics_environment(self) -> dict[str, str]:
+        """The children's environment. With metrics on, the web server and the worker
+        share their counts through PROMETHEUS_MULTIPROC_DIR (default ./var/metrics),
+        emptied first: prometheus_client must not add up the files of earlier processes."""
+        env = dict(os.environ)
+        if settings.METRICS_TOKEN:
+            folder = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or settings.BASE_DIR / "var/metrics")
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+        return env
 
     def first_environment(self) -> None:
         """On a fresh install, make a `dev` environment and show its keys once."""

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.deploy import DeployError, deploy
 from integrations.functions import discover
-from integrations.models import Environment
+from integrations.models import Environment, Integration
 
 
 class Command(BaseCommand):
@@ -26,6 +26,8 @@ class Command(BaseCommand):
         files = discover(root, integration=integration, action=action)
         if not files:
             raise CommandError(f"no function files match under {root}")
+        if not integration:
+            files = self.existing_integrations(env, files)
         try:
             changes = deploy(env, files)
         except DeployError as exc:
@@ -44,3 +46,24 @@ class Command(BaseCommand):
             f"{counts['created']} created, {counts['updated']} updated, "
             f"{counts['unchanged']} unchanged in {env.name}"
         )
+
+    def existing_integrations(self, env: Environment, files: list) -> list:
+        """The files of integrations that exist in the environment; the others are named
+        and left out (a whole tree, such as the examples, usually holds more integrations
+        than one environment uses). `--integration` names one: it must exist."""
+        existing = set(
+            Integration.objects.filter(environment=env).values_list("unique_key", flat=True)
+        )
+        absent = sorted({f.integration for f in files} - existing)
+        if absent and len(absent) == len({f.integration for f in files}):
+            raise CommandError(
+                f"none of the integrations of the functions folder exists in {env.name}: "
+                f"{', '.join(absent)}; create one first (POST /integrations)"
+            )
+        for key in absent:
+            count = sum(f.integration == key for f in files)
+            self.stderr.write(
+                f"skipped {key}/ ({count} function{'s' if count > 1 else ''}): no integration "
+                f"{key!r} in {env.name} (create it with POST /integrations to deploy them)"
+            )
+        return [f for f in files if f.integration in existing]

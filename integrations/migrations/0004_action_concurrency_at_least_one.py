@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0002_webhook_url_validation"),
+        ("integrations", "0003_environment_trigger_limits"),
     ]
 
     operations = [
