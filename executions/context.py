@@ -12,6 +12,7 @@ from django.utils.timezone import now
 from integrations.credentials import fresh_credentials
 from integrations.errors import IncompleteConnection, RefreshError
 from integrations.models import Connection
+from integrations.providers import dig
 from integrations.recorder import Recorder, secrets_of
 from nango.errors import ActionError, HttpError, NetworkError
 from nango.response import Response, ready
@@ -31,17 +32,6 @@ class ActionTimeout(BaseException):
 
 class ActionCancelled(BaseException):
     """Raised inside a run that was cancelled (POST /executions/<id>/cancel)."""
-
-
-def dig(data: object, path: str) -> object:
-    for part in [p for p in path.split(".") if p]:
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
 
 
 class ActionContext:

@@ -1,6 +1,5 @@
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
@@ -11,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
-from integrations.credentials import expiry_of, fresh_credentials
+from integrations.credentials import expiry_of, fresh_credentials, refreshable_after
 from integrations.errors import (
     ActionDisabled,
     ActionNotFound,
@@ -26,7 +25,7 @@ from integrations.functions import (
     compiled,
     schema_errors,
 )
-from integrations.providers import Provider, TemplateError, get_provider, provider_choices
+from integrations.providers import Provider, TemplateError, get_provider, provider_choices, render
 from integrations.recorder import Recorder, secrets_of
 from nangosite.fields import EncryptedJSONField
 from nangosite.lib import http, sql
@@ -88,6 +87,9 @@ class Environment(models.Model):
     action_concurrency = models.PositiveIntegerField(
         default=4, help_text="Async runs of this environment that may run at once."
     )
+    send_auth_creation_webhooks = models.BooleanField("connection created webhooks", default=True)
+    # (Nango's on_auth_creation and on_auth_refresh_error; overrides are always announced.)
+    send_auth_refresh_error_webhooks = models.BooleanField("refresh failed webhooks", default=True)
 
     objects = EnvironmentQuerySet.as_manager()
 
@@ -147,6 +149,9 @@ class Integration(models.Model):
     oauth_client_id = models.CharField(max_length=255, blank=True)
     oauth_client_secret = EncryptedJSONField(blank=True, null=True)
     oauth_scopes = models.CharField(max_length=1024, blank=True)
+    # The provider's OAuth2 endpoints, replaced (self-hosted GitLab, a sandbox, a fake).
+    authorization_url = models.URLField("authorization URL override", blank=True, max_length=2048)
+    token_url = models.URLField("token URL override", blank=True, max_length=2048)
     created = models.DateTimeField(default=now)
     updated = models.DateTimeField(default=now)
 
@@ -164,6 +169,11 @@ class Integration(models.Model):
     def catalog(self) -> Provider:
         return get_provider(self.provider)
 
+    def oauth_url(self, which: str, connection_config: dict) -> str:
+        # "authorization" | "token": the override, else the provider's (may raise TemplateError).
+        template = getattr(self, f"{which}_url") or getattr(self.catalog, f"{which}_url")
+        return render(template, {}, connection_config)
+
     def clean(self) -> None:
         try:
             get_provider(self.provider)
@@ -175,6 +185,8 @@ class Integration(models.Model):
             "unique_key": self.unique_key,
             "display_name": self.display_name or self.catalog.display_name,
             "provider": self.provider,
+            "authorization_url": self.authorization_url or None,
+            "token_url": self.token_url or None,
             "created_at": self.created.isoformat(),
             "updated_at": self.updated.isoformat(),
         }
@@ -246,8 +258,16 @@ class ConnectionQuerySet(models.QuerySet):
 
 
 class Connection(models.Model):
+    class Via(models.TextChoices):  # how its credentials came
+        API, ADMIN = ("api", "imported (POST /connections)"), ("admin", "admin")
+        OAUTH, API_KEY, BASIC = ("oauth", "OAuth2"), ("api_key", "API key"), ("basic", "basic")
+
     integration = models.ForeignKey(Integration, models.CASCADE, related_name="connections")
     connection_id = models.CharField(max_length=255)
+    end_user = models.ForeignKey(
+        "connect.EndUser", models.SET_NULL, null=True, blank=True, related_name="connections"
+    )
+    created_via = models.CharField(max_length=16, choices=Via.choices, default=Via.API)
     credentials = EncryptedJSONField()
     credentials_expires_at = models.DateTimeField(null=True, blank=True)
     connection_config = models.JSONField(default=dict, blank=True)
@@ -258,7 +278,11 @@ class Connection(models.Model):
     )
     created = models.DateTimeField(default=now)
     updated = models.DateTimeField(default=now)
+    last_refreshed = models.DateTimeField(null=True, blank=True)
+    # While refreshing fails: why (no secret) and since when; a success clears both.
     last_refresh_failure = models.CharField(max_length=500, blank=True)
+    refresh_failed_at = models.DateTimeField(null=True, blank=True)
+    refresh_lease = models.DateTimeField(null=True, editable=False)  # see credentials.py
 
     objects = ConnectionQuerySet.as_manager()
 
@@ -276,13 +300,6 @@ class Connection(models.Model):
     def provider(self) -> Provider:
         return self.integration.catalog
 
-    def token_needs_refresh(self, margin: float | None = None) -> bool:
-        if self.credentials.get("type") != "OAUTH2" or not self.credentials_expires_at:
-            return False
-        if margin is None:
-            margin = settings.TOKEN_REFRESH_MARGIN_SECONDS
-        return self.credentials_expires_at <= now() + timedelta(seconds=margin)
-
     def set_credentials(self, credentials: dict) -> None:
         self.credentials = credentials
         self.credentials_expires_at = expiry_of(credentials)
@@ -294,6 +311,7 @@ class Connection(models.Model):
             "provider_config_key": self.integration.unique_key,
             "provider": self.integration.provider,
             "errors": [],
+            "end_user": self.end_user.to_api() if self.end_user_id else None,
             "metadata": self.metadata,
             "tags": self.tags,
             "created": self.created.isoformat(),
@@ -372,30 +390,27 @@ class Connection(models.Model):
         Returns the provider's 2xx/3xx answer. Raises RefreshError, IncompleteConnection,
         or `http.HttpError` (its `response` set when the provider answered non-2xx).
         """
-        credentials = fresh_credentials(self)
-        if recorder is not None:
-            recorder.secrets |= secrets_of(credentials)
-        try:
-            base, auth_headers, auth_query = self.provider_call_parts(
-                credentials, base_url_override
-            )
-        except TemplateError as exc:
-            raise IncompleteConnection(str(exc)) from None
-        if endpoint.startswith(base):
-            endpoint = endpoint[len(base) :]
-        if endpoint and not endpoint.startswith("/"):
-            endpoint = "/" + endpoint
-        url = base + endpoint
-        if isinstance(params, str):
-            if params.lstrip("?"):
-                url += ("&" if "?" in url else "?") + params.lstrip("?")
-            params = None
-        prepared = requests.models.PreparedRequest()
-        prepared.prepare_url(url, {**(params or {}), **auth_query} or None)
-        # The caller's own headers win over the provider's, as in Nango.
-        request_headers = {"User-Agent": user_agent, **auth_headers, **(headers or {})}
-        return http.send(
-            http.Request(
+        query = params.lstrip("?") if isinstance(params, str) else ""
+        params = None if isinstance(params, str) else params
+        credentials, refreshed = fresh_credentials(self), False
+        while True:
+            if recorder is not None:
+                recorder.secrets |= secrets_of(credentials)
+            try:
+                base, auth_headers, auth_query = self.provider_call_parts(
+                    credentials, base_url_override
+                )
+            except TemplateError as exc:
+                raise IncompleteConnection(str(exc)) from None
+            path = endpoint[len(base) :] if endpoint.startswith(base) else endpoint
+            url = base + ("/" + path if path and not path.startswith("/") else path)
+            if query:
+                url += ("&" if "?" in url else "?") + query
+            prepared = requests.models.PreparedRequest()
+            prepared.prepare_url(url, {**(params or {}), **auth_query} or None)
+            # The caller's own headers win over the provider's, as in Nango.
+            request_headers = {"User-Agent": user_agent, **auth_headers, **(headers or {})}
+            request = http.Request(
                 method,
                 prepared.url,
                 json=json,
@@ -403,11 +418,21 @@ class Connection(models.Model):
                 headers=request_headers,
                 timeout=settings.PROVIDER_TIMEOUT_SECONDS,
                 stream=stream,
-            ),
-            self.retry_policy(retries, retry_on),
-            deadline=deadline,
-            on_attempt=recorder.call if recorder is not None else None,
-        )
+            )
+            try:
+                return http.send(
+                    request,
+                    self.retry_policy(retries, retry_on),
+                    deadline=deadline,
+                    on_attempt=recorder.call if recorder is not None else None,
+                )
+            except http.HttpError as exc:
+                # A 401 on an OAuth2 token: refresh it once (unless another call did), retry.
+                if refreshed or not refreshable_after(exc, credentials):
+                    raise
+                exc.response.close()
+                credentials = fresh_credentials(self, rejected=credentials, deadline=deadline)
+                refreshed = True
 
     def public_credentials(self, include_refresh_token: bool = False) -> dict:
         creds = dict(self.credentials)

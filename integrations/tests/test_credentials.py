@@ -68,11 +68,11 @@ def test_it_refreshes_once_under_concurrent_runs(expiring):
 @responses.activate
 def test_it_reports_a_failed_refresh_and_keeps_the_old_credentials(expiring):
     responses.post(TOKEN_URL, json={"error": "invalid_grant"}, status=400)
-    with pytest.raises(RefreshError, match="token endpoint answered 400"):
+    with pytest.raises(RefreshError, match="refused the token request \\(invalid_grant\\)"):
         fresh_credentials(expiring)
     expiring.refresh_from_db()
     assert expiring.credentials["access_token"] == "old-token"
-    assert "400" in expiring.last_refresh_failure
+    assert "invalid_grant" in expiring.last_refresh_failure and expiring.refresh_failed_at
 
 
 def test_it_does_not_refresh_a_token_that_is_still_fresh(expiring):
