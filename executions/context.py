@@ -34,6 +34,14 @@ class ActionCancelled(BaseException):
     """Raised inside a run that was cancelled (POST /executions/<id>/cancel)."""
 
 
+class RefreshFailed(ActionError):
+    """The connection's OAuth2 token could not be refreshed. Left uncaught, the run fails
+    with 424 `refresh_failed` (an ActionError, so functions that catch those still do)."""
+
+    def __init__(self, exc: RefreshError) -> None:
+        super().__init__({"message": f"{exc.message} The end user has to reconnect."})
+
+
 class ActionContext:
     """Provider calls with the connection's credentials, metadata, logs.
 
@@ -61,7 +69,7 @@ class ActionContext:
         try:
             credentials = fresh_credentials(self._connection)
         except RefreshError as exc:
-            raise ActionError({"message": str(exc), "type": "refresh_failed"}) from None
+            raise RefreshFailed(exc) from None
         self._recorder.secrets |= secrets_of(credentials)
         return credentials
 
@@ -100,7 +108,7 @@ class ActionContext:
                 user_agent="nangosite-action",
             )
         except RefreshError as exc:
-            raise ActionError({"message": str(exc), "type": "refresh_failed"}) from None
+            raise RefreshFailed(exc) from None
         except IncompleteConnection as exc:
             message = f"connection is missing configuration: {exc.detail}"
             raise ActionError({"message": message}) from None

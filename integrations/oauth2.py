@@ -59,6 +59,8 @@ class _Seam:
         )
         try:
             self.answer = http.send(request, deadline=self.deadline)
+        except http.DeadlineExceeded:
+            raise  # the run that needs the token is out of time: not the provider's fault
         except http.HttpError as exc:
             if exc.response is None:
                 raise TokenError("The provider's token endpoint could not be reached.") from None
