@@ -161,7 +161,10 @@ def oauth_connect(request, key: str) -> HttpResponse:
         )
     except (DomainError, ApiError) as exc:
         return _popup(request, error=exc)
-    return _secure(HttpResponseRedirect(url))
+    response = _secure(HttpResponseRedirect(url))
+    # Browsers apply an opener policy on redirects too: this one must keep the opener.
+    response["Cross-Origin-Opener-Policy"] = "unsafe-none"
+    return response
 
 
 @require_GET

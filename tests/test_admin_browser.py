@@ -2,46 +2,16 @@
 chromedriver, so nothing is downloaded) logs in, opens the dashboard and an execution's
 detail page, and saves screenshots under tests/output/."""
 
-import os
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.utils.timezone import now
 
 from executions.models import Execution, Status
+from tests.browser import OUTPUT, needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-OUTPUT = Path(__file__).resolve().parent / "output"
-
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)) and not os.getenv("CI"),
-        reason="chromium and chromedriver are not installed (.ci/run installs them)",
-    ),
-]
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    options.add_argument("--window-size=1400,1200")
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
 
 
 def runs(world) -> Execution:
@@ -117,7 +87,6 @@ def test_staff_see_the_dashboard_and_a_run_in_a_browser(world, live_server, brow
 
     failed = runs(world)
     User.objects.create_superuser("admin", "a@example.com", "pw")
-    OUTPUT.mkdir(exist_ok=True)
 
     browser.get(live_server.url + "/admin/login/")
     browser.find_element(By.NAME, "username").send_keys("admin")

@@ -47,7 +47,8 @@ def authorize(client, token: str, key: str = "github", **query) -> dict:
     """Start a flow; the query the provider's authorization page receives."""
     r = start(client, token, key, **query)
     assert r.status_code == 302, r.content
-    assert r["Referrer-Policy"] == "no-referrer"
+    assert r["Referrer-Policy"] == "no-referrer" and r["Cache-Control"] == "no-store"
+    assert r["Cross-Origin-Opener-Policy"] == "unsafe-none"  # the popup keeps its opener
     parts = urlsplit(r["Location"])
     return {"url": f"{parts.scheme}://{parts.netloc}{parts.path}"} | {
         k: v[0] for k, v in parse_qs(parts.query).items()

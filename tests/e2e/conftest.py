@@ -69,7 +69,8 @@ class Gunicorn:
             port = free_port()
             self.url = f"http://127.0.0.1:{port}"
             command = gunicorn_command(port, self.workers, self.threads, extra=self.extra)
-            self.proc = spawn(command, self.env, self.logfile)
+            # Its connect links and OAuth2 redirect URI are on its own address.
+            self.proc = spawn(command, {**self.env, "PUBLIC_URL": self.url}, self.logfile)
             if self._wait_ready():
                 return self
             self.stop()

@@ -228,6 +228,7 @@
     }
   });
 
+  if (!embedded) { document.body.classList.add("standalone"); }
   var given = tokenFromUrl();
   if (given) { start(given); }
   if (embedded) {
