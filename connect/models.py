@@ -273,7 +273,6 @@ class ConnectSession(models.Model):
             if self.webhook_url_override:
                 connection.webhook_url_override = self.webhook_url_override
             connection.created_via = via
-            connection.last_refresh_failure, connection.refresh_failed_at = "", None
             connection.updated = moment
             connection.save()
             connection.integration = integration

@@ -303,6 +303,7 @@ class Connection(models.Model):
     def set_credentials(self, credentials: dict) -> None:
         self.credentials = credentials
         self.credentials_expires_at = expiry_of(credentials)
+        self.last_refresh_failure, self.refresh_failed_at = "", None  # new ones: not failing
 
     def to_api(self, include_credentials: bool = False) -> dict:
         data = {

@@ -103,6 +103,7 @@ class ConnectionImportSerializer(serializers.Serializer):
             connection_id=data.get("connection_id") or str(uuid.uuid4()),
         )
         connection.set_credentials(data["credentials"])
+        connection.created_via = Connection.Via.API
         for field in ("metadata", "connection_config", "tags"):
             if field in data:
                 setattr(connection, field, data[field])

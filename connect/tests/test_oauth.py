@@ -264,14 +264,18 @@ def test_an_integration_can_point_at_its_own_oauth_endpoints(github, api, client
     ],
 )
 @responses.activate
-def test_a_token_endpoint_that_gives_no_token_stores_nothing(github, api, client, answer, code):
+def test_a_token_endpoint_that_gives_no_token_stores_nothing(
+    github, api, client, answer, code, caplog
+):
+    caplog.set_level("DEBUG")
     sent = authorize(client, new_session(api))
     responses.post(GITHUB_TOKEN, **answer)
     r = callback(client, code="the-code", state=sent["state"])
     assert r.status_code == 502
     page = r.content.decode()
     assert code in page and "nango_oauth_callback_error" in page
-    assert "the-code" not in page and "gh-client-secret" not in page
+    for secret in ("the-code", "gh-client-secret", sent["state"]):
+        assert secret not in page and secret not in caplog.text
     assert not Connection.objects.filter(end_user__isnull=False).exists()
     assert not Delivery.objects.exists()
     assert len(responses.calls) == 1  # redirects are not followed
