@@ -176,12 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"listening on {fake.url}", flush=True)
     print(f"authorization URL {fake.authorize_url}\ntoken URL {fake.token_url}")
     print(f"client id {fake.client_id}, client secret {fake.client_secret}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    fake.serve_until_interrupted()
 
 
 if __name__ == "__main__":
