@@ -307,6 +307,11 @@ class OAuthStateQuerySet(models.QuerySet):
                 f"The integration {integration.unique_key} has no OAuth client id and secret."
             )
         defaults = session.defaults_for(integration.unique_key)
+        # What the end user may not choose: the scopes are the app's (its session's).
+        connection_config = {
+            k: v for k, v in connection_config.items() if k != "oauth_scopes_override"
+        }
+        authorization_params = {k: v for k, v in authorization_params.items() if k != "scope"}
         bad = [k for k, v in connection_config.items() if not CONFIG_VALUE.match(str(v))]
         if bad:
             raise errors.InvalidConnectionConfig(f"Invalid value for {', '.join(sorted(bad))}.")

@@ -341,3 +341,20 @@ def test_the_pages_can_be_embedded_and_keep_their_opener(github, api, client):
     done = callback(client, code="c", state="forged")
     assert done["Cross-Origin-Opener-Policy"] == "unsafe-none"
     assert "frame-ancestors 'none'" in done["Content-Security-Policy"]
+
+
+def test_scopes_are_the_app_s_to_choose_not_the_end_user_s(github, api, client):
+    token = new_session(api)
+    sent = authorize(
+        client,
+        token,
+        **{"authorization_params[scope]": "admin:org", "params[oauth_scopes_override]": "admin"},
+    )
+    assert sent["scope"] == "repo read:user"  # the integration's, untouched
+    token = new_session(
+        api,
+        integrations_config_defaults={
+            "github": {"connection_config": {"oauth_scopes_override": "gist,user:email"}}
+        },
+    )
+    assert authorize(client, token)["scope"] == "gist user:email"

@@ -1,9 +1,9 @@
 // The Connect page. Opened from a connect link it reads its session token from the link;
 // embedded by @nangohq/frontend's openConnectUI it says "ready" to the app, which answers
-// with {type: "session_token"}. It reports to the app as Nango's Connect UI does:
-// {type: "connect", payload: {providerConfigKey, connectionId}}, {type: "error", payload:
-// {errorType, errorMessage}} and {type: "close"}. The OAuth2 popup (same origin) reports
-// back with {type: "nango_oauth_callback_success" | "nango_oauth_callback_error"}.
+// with a "session_token" message. It reports to the app as Nango's Connect UI does:
+// "connect" (payload: providerConfigKey, connectionId), "error" (payload: errorType,
+// errorMessage) and "close". The OAuth2 popup (same origin) reports back with
+// "nango_oauth_callback_success" or "nango_oauth_callback_error".
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
