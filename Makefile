@@ -8,12 +8,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# The official @nangohq/node client, for the end-to-end compatibility test (needs npm).
+# The official @nangohq/node and @nangohq/frontend, for the end-to-end compatibility tests
+# (needs npm).
 NODE_CLIENT := tests/e2e/node/node_modules/.installed
 $(NODE_CLIENT): tests/e2e/node/package-lock.json
 	@if command -v npm >/dev/null; then \
 		npm ci --prefix tests/e2e/node --no-audit --no-fund --loglevel=error && touch $@; \
-	else echo "npm not found: the @nangohq/node compatibility test will be skipped"; fi
+	else echo "npm not found: the @nangohq/node and @nangohq/frontend tests will be skipped"; fi
 
 .PHONY: install run test lint bench
 install: $(VENV)/.installed

@@ -12,6 +12,7 @@ from django.utils.timezone import now
 from integrations.credentials import fresh_credentials
 from integrations.errors import IncompleteConnection, RefreshError
 from integrations.models import Connection
+from integrations.providers import dig
 from integrations.recorder import Recorder, secrets_of
 from nango.errors import ActionError, HttpError, NetworkError
 from nango.response import Response, ready
@@ -33,15 +34,12 @@ class ActionCancelled(BaseException):
     """Raised inside a run that was cancelled (POST /executions/<id>/cancel)."""
 
 
-def dig(data: object, path: str) -> object:
-    for part in [p for p in path.split(".") if p]:
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
+class RefreshFailed(ActionError):
+    """The connection's OAuth2 token could not be refreshed. Left uncaught, the run fails
+    with 424 `refresh_failed` (an ActionError, so functions that catch those still do)."""
+
+    def __init__(self, exc: RefreshError) -> None:
+        super().__init__({"message": f"{exc.message} The end user has to reconnect."})
 
 
 class ActionContext:
@@ -71,7 +69,7 @@ class ActionContext:
         try:
             credentials = fresh_credentials(self._connection)
         except RefreshError as exc:
-            raise ActionError({"message": str(exc), "type": "refresh_failed"}) from None
+            raise RefreshFailed(exc) from None
         self._recorder.secrets |= secrets_of(credentials)
         return credentials
 
@@ -110,7 +108,7 @@ class ActionContext:
                 user_agent="nangosite-action",
             )
         except RefreshError as exc:
-            raise ActionError({"message": str(exc), "type": "refresh_failed"}) from None
+            raise RefreshFailed(exc) from None
         except IncompleteConnection as exc:
             message = f"connection is missing configuration: {exc.detail}"
             raise ActionError({"message": message}) from None

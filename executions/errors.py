@@ -102,6 +102,11 @@ def http_error(response: Response) -> Failure:
     )
 
 
+def refresh_failed(message: str) -> Failure:
+    # As GET /connections/<id> and /proxy answer it: the connection needs its end user.
+    return Failure("refresh_failed", 424, message)
+
+
 def network_error(name: str, message: str) -> Failure:
     return Failure(
         "script_network_error",

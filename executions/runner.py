@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from executions import errors
-from executions.context import ActionCancelled, ActionContext, ActionTimeout
+from executions.context import ActionCancelled, ActionContext, ActionTimeout, RefreshFailed
 from executions.errors import Failure
 from executions.heartbeat import watch
 from executions.models import Outcome
@@ -119,6 +119,8 @@ def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Inte
         return "timeout", None
     except ActionCancelled:
         return "cancelled", None
+    except RefreshFailed as exc:
+        return "failed", errors.refresh_failed(exc.payload["message"])
     except ActionError as exc:
         return "failed", errors.runtime_error(nango._recorder.redact_json(exc.payload))
     except HttpError as exc:

@@ -254,6 +254,8 @@ class IntegrationForm(forms.ModelForm):
             "display_name",
             "oauth_client_id",
             "oauth_scopes",
+            "authorization_url",
+            "token_url",
         ]
 
     def save(self, commit: bool = True):
@@ -287,6 +289,7 @@ class IntegrationAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         fields = ["environment", "unique_key", "provider", "display_name"]
         fields += ["oauth_client_id", "client_secret_state", "new_client_secret", "oauth_scopes"]
+        fields += ["authorization_url", "token_url"]
         return fields + (["created", "updated"] if obj else [])
 
     def get_readonly_fields(self, request, obj=None):
@@ -390,8 +393,24 @@ class ConnectionForm(forms.ModelForm):
     def save(self, commit: bool = True):
         if self.cleaned_data.get("new_credentials") not in (None, ""):
             self.instance.set_credentials(self.cleaned_data["new_credentials"])
+            self.instance.created_via = Connection.Via.ADMIN
         self.instance.updated = now()
         return super().save(commit)
+
+
+class RefreshFilter(admin.SimpleListFilter):
+    title = "token refresh"
+    parameter_name = "refresh"
+
+    def lookups(self, request, model_admin):
+        return [("failing", "failing"), ("ok", "ok")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failing":
+            return queryset.filter(refresh_failed_at__isnull=False)
+        if self.value() == "ok":
+            return queryset.filter(refresh_failed_at__isnull=True)
+        return queryset
 
 
 @admin.register(Connection)
@@ -403,13 +422,23 @@ class ConnectionAdmin(admin.ModelAdmin):
         "environment",
         "runs",
         "last_error",
+        "created_via",
+        "refresh_state",
         "created",
         "updated",
     ]
-    list_filter = ["integration__environment", "integration"]
+    list_filter = ["integration__environment", "integration", "created_via", RefreshFilter]
     list_select_related = ["integration__environment"]
-    search_fields = ["=connection_id"]
-    readonly_fields = ["credentials_state", "last_refresh_failure", "runs", "last_error"]
+    search_fields = ["=connection_id", "=end_user__end_user_id"]
+    readonly_fields = [
+        "credentials_state",
+        "created_via",
+        "end_user",
+        "last_refreshed",
+        "refresh_state",
+        "runs",
+        "last_error",
+    ]
 
     def get_fieldsets(self, request, obj=None):
         main = ["integration", "connection_id"]
@@ -418,7 +447,9 @@ class ConnectionAdmin(admin.ModelAdmin):
         sets = [(None, {"fields": main}), ("Credentials", {"fields": secret})]
         sets.append(("Data", {"fields": data}))
         if obj:
-            sets.append(("Activity", {"fields": ["runs", "last_error", "last_refresh_failure"]}))
+            how = ["created_via", "end_user", "last_refreshed", "refresh_state"]
+            sets.append(("Origin and token", {"fields": how}))
+            sets.append(("Activity", {"fields": ["runs", "last_error"]}))
         return sets
 
     def get_readonly_fields(self, request, obj=None):
@@ -445,6 +476,17 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Environment", ordering="integration__environment__name")
     def environment(self, obj) -> str:
         return obj.integration.environment.name
+
+    @admin.display(description="Token refresh", ordering="refresh_failed_at")
+    def refresh_state(self, obj):
+        if obj.refresh_failed_at:
+            since = f"{obj.refresh_failed_at:%Y-%m-%d %H:%M} UTC"
+            return format_html(
+                '<strong class="nango-failed">failing since {}</strong>: {}',
+                since,
+                obj.last_refresh_failure,
+            )
+        return "ok" if obj.last_refreshed else "—"
 
     @admin.display(description="Stored credentials")
     def credentials_state(self, obj) -> str:

@@ -3,15 +3,19 @@
 It works on `Connection` rows without importing the model (models.py imports this)."""
 
 import threading
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import now
 
+from integrations import oauth2
 from integrations.errors import RefreshError
-from integrations.providers import AuthMode, TemplateError, render
+from integrations.oauth2 import TokenError
+from integrations.providers import AuthMode, TemplateError
 from nangosite.lib import http
 
 # Required keys per credential type (Nango's import-connection shapes).
@@ -65,83 +69,145 @@ def expiry_of(credentials: dict) -> datetime | None:
 
 
 # Refreshes inside one process are serialized per connection by one of a fixed set of
-# locks (a bounded number, however many connections a process meets); the database row
-# lock covers other processes.
+# locks (a bounded number, however many connections a process meets); a lease on the row
+# covers other processes.
 _locks = [threading.Lock() for _ in range(64)]
+# How often a process waiting for another's refresh looks at the row again.
+POLL_SECONDS = 0.05
 
 
-def fresh_credentials(connection, force: bool = False) -> dict:
-    """The connection's credentials, refreshing its OAuth2 token first when it is expiring.
+def lease_seconds() -> float:
+    # Longer than the one token request a refresh makes, so a live refresh keeps its lease.
+    return settings.PROVIDER_TIMEOUT_SECONDS + 30
 
-    Concurrent runs of one connection refresh once: the first takes the lock and refreshes,
-    the others wait, re-read the row and find the new token.
+
+def needs_refresh(connection) -> bool:
+    """An OAuth2 token that expires within TOKEN_REFRESH_MARGIN_SECONDS (or has expired)."""
+    expires = connection.credentials_expires_at
+    if connection.credentials.get("type") != "OAUTH2" or not expires:
+        return False
+    return expires <= now() + timedelta(seconds=settings.TOKEN_REFRESH_MARGIN_SECONDS)
+
+
+def refreshable_after(exc: http.HttpError, credentials: dict) -> bool:
+    """Whether the provider's answer says the access token was refused (401) and a
+    refresh may help (an OAuth2 token with a refresh token)."""
+    response = exc.response
+    return (
+        response is not None
+        and response.status_code == 401
+        and credentials.get("type") == "OAUTH2"
+        and bool(credentials.get("refresh_token"))
+    )
+
+
+def fresh_credentials(
+    connection, force: bool = False, rejected: dict | None = None, deadline: float | None = None
+) -> dict:
+    """The connection's credentials, its OAuth2 token refreshed first when it is expiring,
+    when `force`d, or when `rejected` (the credentials a provider just answered 401 to)
+    are still the stored ones.
+
+    No transaction is held during the token request: the refresh claims a lease on the
+    row (one short UPDATE), calls the token endpoint, then writes the result guarded by
+    that lease. Concurrent callers of one connection, in any process, refresh once: the
+    others wait for the lease to go and take the new token. Raises RefreshError; a
+    failure is recorded on the connection and announced by an auth webhook.
     """
-    if not force and not connection.token_needs_refresh():
+    if not force and rejected is None and not needs_refresh(connection):
         return connection.credentials
-    rows = type(connection).objects
-    try:
-        with _locks[connection.pk % len(_locks)], transaction.atomic():
-            current = rows.select_for_update().select_related("integration").get(pk=connection.pk)
-            if force or current.token_needs_refresh():
-                _refresh(current)
-    except RefreshError as exc:
-        rows.filter(pk=connection.pk).update(last_refresh_failure=str(exc)[:500])
-        raise
-    connection.set_credentials(current.credentials)
-    connection.updated = current.updated
+    with _locks[connection.pk % len(_locks)]:
+        row = _claim(connection, force, rejected)
+        if isinstance(row, tuple):
+            row = _refresh(*row, deadline)
+    connection.set_credentials(row.credentials)
+    for name in ("updated", "last_refreshed", "last_refresh_failure", "refresh_failed_at"):
+        setattr(connection, name, getattr(row, name))
     return connection.credentials
 
 
-def _refresh(connection) -> None:
-    integration = connection.integration
-    provider = integration.catalog
-    refresh_token = connection.credentials.get("refresh_token")
-    if not refresh_token or not provider.token_url:
-        raise RefreshError("the access token expired and the connection has no refresh token")
+def _needed(row, force: bool, rejected: dict | None) -> bool:
+    if rejected is not None:
+        return row.credentials.get("access_token") == rejected.get("access_token")
+    return force or needs_refresh(row)
+
+
+def _claim(connection, force: bool, rejected: dict | None):
+    """The row when no refresh is needed any more, else (row, lease) once the lease is ours."""
+    rows = type(connection).objects
+    give_up = time.monotonic() + lease_seconds()
+    while True:
+        row = rows.select_related("integration").get(pk=connection.pk)
+        if not _needed(row, force, rejected):
+            return row
+        moment = now()
+        lease = moment + timedelta(seconds=lease_seconds())
+        free = Q(refresh_lease__isnull=True) | Q(refresh_lease__lt=moment)
+        if rows.filter(free, pk=row.pk).update(refresh_lease=lease):
+            # Read again under the lease: a refresh may have ended since the read above.
+            row = rows.select_related("integration").get(pk=row.pk)
+            if _needed(row, force, rejected):
+                return row, lease
+            rows.filter(pk=row.pk, refresh_lease=lease).update(refresh_lease=None)
+            return row
+        if time.monotonic() > give_up:
+            raise RefreshError("Another refresh of this connection's token did not finish.")
+        time.sleep(POLL_SECONDS)
+        force = False  # the token another caller is getting is as fresh as ours would be
+
+
+def _refresh(row, lease, deadline: float | None):
+    rows = type(row).objects
+    refresh_token = row.credentials.get("refresh_token")
     try:
-        token_url = render(provider.token_url, {}, connection.connection_config or {})
-    except TemplateError as exc:
-        raise RefreshError(f"cannot refresh the access token: {exc}") from None
-    try:
-        response = http.send(
-            http.Request(
-                "POST",
-                token_url,
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": refresh_token,
-                    "client_id": integration.oauth_client_id,
-                    "client_secret": integration.oauth_client_secret or "",
-                },
-                headers={"Accept": "application/json"},
-                timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-            ),
-            http.RetryPolicy(retries=2, backoff_base=0.5, backoff_max=5),
+        if not refresh_token:
+            raise TokenError("The access token expired and the connection has no refresh token.")
+        config = row.connection_config or {}
+        raw = oauth2.refresh(row.integration, config, refresh_token, deadline)
+        credentials = oauth2.credentials_from(row.integration.catalog, raw, row.credentials)
+    except (TokenError, TemplateError) as exc:
+        _failed(row, lease, f"Could not refresh the access token: {exc}")
+        raise RefreshError(f"Could not refresh the access token: {exc}") from None
+    except BaseException:
+        rows.filter(pk=row.pk, refresh_lease=lease).update(refresh_lease=None)
+        raise  # the run's deadline, or no database: nothing is known about the token
+    moment = now()
+    row.set_credentials(credentials)
+    fields = {
+        "credentials": row.credentials,
+        "credentials_expires_at": row.credentials_expires_at,
+        "last_refreshed": moment,
+        "last_refresh_failure": "",
+        "refresh_failed_at": None,
+        "refresh_lease": None,
+        "updated": moment,
+    }
+    if not rows.filter(pk=row.pk, refresh_lease=lease).update(**fields):
+        # Our lease ran out and another refresh took over: its result stands.
+        return rows.select_related("integration").get(pk=row.pk)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    return row
+
+
+def _failed(row, lease, reason: str) -> None:
+    """Mark the connection (why, since when) and, when it was fine until now, tell the
+    environment's webhook URLs, in one transaction."""
+    from webhooks.models import Delivery  # webhooks.models imports the models of this app
+
+    reason = reason[:500]
+    first = not row.last_refresh_failure
+    since = row.refresh_failed_at or now()
+    with transaction.atomic():
+        marked = (
+            type(row)
+            .objects.filter(pk=row.pk, refresh_lease=lease)
+            .update(refresh_lease=None, last_refresh_failure=reason, refresh_failed_at=since)
         )
-        body = response.json()
-    except (http.HttpError, ValueError) as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        reason = f"token endpoint answered {status}" if status else "token endpoint unreachable"
-        raise RefreshError(f"could not refresh the access token: {reason}") from exc
-    if not isinstance(body, dict) or not body.get("access_token"):
-        raise RefreshError("could not refresh the access token: no access_token in the answer")
-    credentials = dict(connection.credentials)
-    credentials["access_token"] = body["access_token"]
-    if body.get("refresh_token"):
-        credentials["refresh_token"] = body["refresh_token"]
-    if body.get("expires_in"):
-        expires = now() + timedelta(seconds=int(body["expires_in"]))
-        credentials["expires_at"] = expires.isoformat()
-    else:
-        credentials.pop("expires_at", None)
-    connection.set_credentials(credentials)
-    connection.updated = now()
-    connection.last_refresh_failure = ""
-    connection.save(
-        update_fields=[
-            "credentials",
-            "credentials_expires_at",
-            "updated",
-            "last_refresh_failure",
-        ]
-    )
+        row.last_refresh_failure, row.refresh_failed_at = reason, since
+        if marked and first:
+            Delivery.objects.announce_auth(
+                row,
+                "refresh",
+                error={"type": "refresh_token_external_error", "description": reason},
+            )

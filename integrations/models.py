@@ -1,21 +1,16 @@
 import uuid
-from collections.abc import Iterable
-from datetime import timedelta
 from urllib.parse import urlsplit
 
-import requests
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
-from integrations.credentials import expiry_of, fresh_credentials
+from integrations.credentials import expiry_of
 from integrations.errors import (
     ActionDisabled,
     ActionNotFound,
-    IncompleteConnection,
     TooManyRequests,
     UnknownConnection,
     UnknownProvider,
@@ -27,13 +22,12 @@ from integrations.functions import (
     compiled,
     schema_errors,
 )
-from integrations.providers import Provider, TemplateError, get_provider, provider_choices
-from integrations.recorder import Recorder, secrets_of
+from integrations.outbound import ProviderCalls
+from integrations.providers import Provider, get_provider, provider_choices, render
 from nangosite.fields import EncryptedJSONField
-from nangosite.lib import http, metrics, sql, throttle
+from nangosite.lib import metrics, sql, throttle
 from nangosite.lib.cache import TTLCache
 from nangosite.lib.crypto import hash_secret, new_token, same_secret
-from nangosite.lib.http import RetryPolicy
 
 # Nango's rules for the two headers every call carries.
 KEY_PATTERN = r"^[a-zA-Z0-9~:.@ _-]+$"
@@ -119,6 +113,9 @@ class Environment(models.Model):
         help_text="Async triggers (and retries) past this many queued runs are answered 429. "
         "Empty: no limit.",
     )
+    send_auth_creation_webhooks = models.BooleanField("connection created webhooks", default=True)
+    # (Nango's on_auth_creation and on_auth_refresh_error; overrides are always announced.)
+    send_auth_refresh_error_webhooks = models.BooleanField("refresh failed webhooks", default=True)
 
     objects = EnvironmentQuerySet.as_manager()
 
@@ -200,6 +197,9 @@ class Integration(models.Model):
     oauth_client_id = models.CharField(max_length=255, blank=True)
     oauth_client_secret = EncryptedJSONField(blank=True, null=True)
     oauth_scopes = models.CharField(max_length=1024, blank=True)
+    # The provider's OAuth2 endpoints, replaced (self-hosted GitLab, a sandbox, a fake).
+    authorization_url = models.URLField("authorization URL override", blank=True, max_length=2048)
+    token_url = models.URLField("token URL override", blank=True, max_length=2048)
     created = models.DateTimeField(default=now)
     updated = models.DateTimeField(default=now)
 
@@ -217,6 +217,11 @@ class Integration(models.Model):
     def catalog(self) -> Provider:
         return get_provider(self.provider)
 
+    def oauth_url(self, which: str, connection_config: dict) -> str:
+        # "authorization" | "token": the override, else the provider's (may raise TemplateError).
+        template = getattr(self, f"{which}_url") or getattr(self.catalog, f"{which}_url")
+        return render(template, {}, connection_config)
+
     def clean(self) -> None:
         try:
             get_provider(self.provider)
@@ -228,6 +233,8 @@ class Integration(models.Model):
             "unique_key": self.unique_key,
             "display_name": self.display_name or self.catalog.display_name,
             "provider": self.provider,
+            "authorization_url": self.authorization_url or None,
+            "token_url": self.token_url or None,
             "created_at": self.created.isoformat(),
             "updated_at": self.updated.isoformat(),
         }
@@ -298,9 +305,17 @@ class ConnectionQuerySet(models.QuerySet):
         raise UnknownConnection()
 
 
-class Connection(models.Model):
+class Connection(ProviderCalls, models.Model):
+    class Via(models.TextChoices):  # how its credentials came
+        API, ADMIN = ("api", "imported (POST /connections)"), ("admin", "admin")
+        OAUTH, API_KEY, BASIC = ("oauth", "OAuth2"), ("api_key", "API key"), ("basic", "basic")
+
     integration = models.ForeignKey(Integration, models.CASCADE, related_name="connections")
     connection_id = models.CharField(max_length=255)
+    end_user = models.ForeignKey(
+        "connect.EndUser", models.SET_NULL, null=True, blank=True, related_name="connections"
+    )
+    created_via = models.CharField(max_length=16, choices=Via.choices, default=Via.API)
     credentials = EncryptedJSONField()
     credentials_expires_at = models.DateTimeField(null=True, blank=True)
     connection_config = models.JSONField(default=dict, blank=True)
@@ -311,7 +326,11 @@ class Connection(models.Model):
     )
     created = models.DateTimeField(default=now)
     updated = models.DateTimeField(default=now)
+    last_refreshed = models.DateTimeField(null=True, blank=True)
+    # While refreshing fails: why (no secret) and since when; a success clears both.
     last_refresh_failure = models.CharField(max_length=500, blank=True)
+    refresh_failed_at = models.DateTimeField(null=True, blank=True)
+    refresh_lease = models.DateTimeField(null=True, editable=False)  # see credentials.py
 
     objects = ConnectionQuerySet.as_manager()
 
@@ -329,16 +348,10 @@ class Connection(models.Model):
     def provider(self) -> Provider:
         return self.integration.catalog
 
-    def token_needs_refresh(self, margin: float | None = None) -> bool:
-        if self.credentials.get("type") != "OAUTH2" or not self.credentials_expires_at:
-            return False
-        if margin is None:
-            margin = settings.TOKEN_REFRESH_MARGIN_SECONDS
-        return self.credentials_expires_at <= now() + timedelta(seconds=margin)
-
     def set_credentials(self, credentials: dict) -> None:
         self.credentials = credentials
         self.credentials_expires_at = expiry_of(credentials)
+        self.last_refresh_failure, self.refresh_failed_at = "", None  # new ones: not failing
 
     def to_api(self, include_credentials: bool = False) -> dict:
         data = {
@@ -347,6 +360,7 @@ class Connection(models.Model):
             "provider_config_key": self.integration.unique_key,
             "provider": self.integration.provider,
             "errors": [],
+            "end_user": self.end_user.to_api() if self.end_user_id else None,
             "metadata": self.metadata,
             "tags": self.tags,
             "created": self.created.isoformat(),
@@ -360,110 +374,6 @@ class Connection(models.Model):
                 credentials=self.public_credentials(),
             )
         return data
-
-    def provider_call_parts(
-        self, credentials: dict, base_url_override: str = ""
-    ) -> tuple[str, dict, dict]:
-        """The base URL (no trailing slash), auth headers and auth query parameters of a
-        call to this connection's provider, as its catalog entry says. Raises
-        TemplateError when the connection lacks a value the provider's templates need."""
-        provider = self.provider
-        config = self.connection_config or {}
-        base = (
-            base_url_override
-            or settings.PROVIDER_BASE_URL_OVERRIDES.get(provider.name)
-            or provider.resolve_base_url(config)
-        ).rstrip("/")
-        return (
-            base,
-            provider.auth_headers(credentials, config),
-            provider.auth_query(credentials, config),
-        )
-
-    def retry_policy(self, retries: int, retry_on: Iterable[int] = ()) -> RetryPolicy:
-        """How a call to the provider is retried: `retries` (0-10) more attempts on 429,
-        5xx, network errors and `retry_on`, waiting as the provider's rate-limit headers
-        say."""
-        limits = self.provider.rate_limit
-        return RetryPolicy(
-            retries=max(0, min(int(retries or 0), 10)),
-            retry_on=tuple(retry_on),
-            error_codes=limits.error_codes,
-            after_headers=limits.after,
-            at_headers=limits.at,
-            remaining_header=limits.remaining,
-            backoff_base=settings.PROVIDER_BACKOFF_BASE_SECONDS,
-            backoff_max=settings.PROVIDER_BACKOFF_MAX_SECONDS,
-        )
-
-    def call(
-        self,
-        method: str,
-        endpoint: str,
-        *,
-        params: dict | str | None = None,
-        json: object = None,
-        data: object = None,
-        headers: dict | None = None,
-        retries: int = 0,
-        retry_on: Iterable[int] = (),
-        base_url_override: str = "",
-        deadline: float | None = None,
-        stream: bool = False,
-        recorder: Recorder | None = None,
-        user_agent: str = "nangosite",
-    ) -> requests.Response:
-        """Call this connection's provider: the one way actions and the proxy reach it.
-
-        Fresh credentials (an expiring OAuth2 token is refreshed first), the catalog's base
-        URL, auth headers and auth query, the provider's retry policy, and the run's
-        `deadline` over attempts and waits. Each attempt is recorded on `recorder`, which
-        also learns the credentials' values so that nothing it records holds them.
-        `endpoint` is a path (already URL-encoded) or a URL under the base URL; `params`
-        a dict or a query string.
-
-        Returns the provider's 2xx/3xx answer. Raises RefreshError, IncompleteConnection,
-        or `http.HttpError` (its `response` set when the provider answered non-2xx).
-        """
-        credentials = fresh_credentials(self)
-        if recorder is not None:
-            recorder.secrets |= secrets_of(credentials)
-        try:
-            base, auth_headers, auth_query = self.provider_call_parts(
-                credentials, base_url_override
-            )
-        except TemplateError as exc:
-            raise IncompleteConnection(str(exc)) from None
-        if endpoint.startswith(base):
-            endpoint = endpoint[len(base) :]
-        if endpoint and not endpoint.startswith("/"):
-            endpoint = "/" + endpoint
-        url = base + endpoint
-        if isinstance(params, str):
-            if params.lstrip("?"):
-                url += ("&" if "?" in url else "?") + params.lstrip("?")
-            params = None
-        prepared = requests.models.PreparedRequest()
-        prepared.prepare_url(url, {**(params or {}), **auth_query} or None)
-        # The caller's own headers win over the provider's, as in Nango.
-        request_headers = {"User-Agent": user_agent, **auth_headers, **(headers or {})}
-        on_attempt = recorder.call if recorder is not None else None
-        if metrics.enabled():
-            on_attempt = metrics.provider_calls(self.provider.name, on_attempt)
-        return http.send(
-            http.Request(
-                method,
-                prepared.url,
-                json=json,
-                data=data,
-                headers=request_headers,
-                timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-                stream=stream,
-            ),
-            self.retry_policy(retries, retry_on),
-            deadline=deadline,
-            on_attempt=on_attempt,
-        )
 
     def public_credentials(self, include_refresh_token: bool = False) -> dict:
         creds = dict(self.credentials)

@@ -26,6 +26,9 @@ class IntegrationSerializer(serializers.Serializer):
     display_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
     credentials = OAuthAppSerializer(required=False, allow_null=True)
     forward_webhooks = serializers.BooleanField(required=False)
+    # Ours: the provider's OAuth2 endpoints replaced ("" goes back to the provider's).
+    authorization_url = serializers.URLField(max_length=2048, required=False, allow_blank=True)
+    token_url = serializers.URLField(max_length=2048, required=False, allow_blank=True)
 
     def validate_unique_key(self, value: str) -> str:
         env = self.context["env"]
@@ -41,7 +44,7 @@ class IntegrationSerializer(serializers.Serializer):
     def save(self) -> Integration:
         data = self.validated_data
         integration = self.instance or Integration(environment=self.context["env"])
-        for field in ("unique_key", "provider", "display_name"):
+        for field in ("unique_key", "provider", "display_name", "authorization_url", "token_url"):
             if field in data:
                 setattr(integration, field, data[field])
         if data.get("credentials"):
@@ -100,6 +103,7 @@ class ConnectionImportSerializer(serializers.Serializer):
             connection_id=data.get("connection_id") or str(uuid.uuid4()),
         )
         connection.set_credentials(data["credentials"])
+        connection.created_via = Connection.Via.API
         for field in ("metadata", "connection_config", "tags"):
             if field in data:
                 setattr(connection, field, data[field])
@@ -144,6 +148,8 @@ class FunctionListQuery(serializers.Serializer):
 
 class ConnectionListQuery(serializers.Serializer):
     connectionId = serializers.CharField(required=False, max_length=255)
+    endUserId = serializers.CharField(required=False, max_length=255)
+    endUserOrganizationId = serializers.CharField(required=False, max_length=255)
     search = serializers.CharField(required=False, max_length=255)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
     page = serializers.IntegerField(required=False, min_value=0, default=0)

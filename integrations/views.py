@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils.timezone import now
 from rest_framework.decorators import api_view
@@ -98,11 +99,23 @@ def connections(request) -> Response:
         _valid(serializer)
         return Response(serializer.save().to_api(include_credentials=True))
     query = _valid(s.ConnectionListQuery(data=request.query_params), "invalid_query_params")
-    rows = Connection.objects.in_env(request.auth).order_by("-created", "-pk")
+    rows = Connection.objects.in_env(request.auth).select_related("end_user")
+    rows = rows.order_by("-created", "-pk")
     if query.get("connectionId"):
         rows = rows.filter(connection_id=query["connectionId"])
+    if query.get("endUserId"):
+        rows = rows.filter(end_user__end_user_id=query["endUserId"])
+    if query.get("endUserOrganizationId"):
+        rows = rows.filter(end_user__organization_id=query["endUserOrganizationId"])
     if query.get("search"):
-        rows = rows.filter(connection_id__icontains=query["search"])
+        # As Nango: part of the connection id, or of the end user's id, email or name.
+        term = query["search"]
+        rows = rows.filter(
+            Q(connection_id__icontains=term)
+            | Q(end_user__end_user_id__icontains=term)
+            | Q(end_user__email__icontains=term)
+            | Q(end_user__display_name__icontains=term)
+        )
     for name, value in request.query_params.items():
         if name.startswith("tags[") and name.endswith("]"):
             rows = rows.filter(**{f"tags__{name[5:-1].lower()}": value})

@@ -16,6 +16,7 @@ from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
+from connect import errors as connect
 from executions.errors import IdempotencyConflict, IdempotencyInProgress, InvalidActionInput
 from integrations.errors import (
     ActionDisabled,
@@ -41,6 +42,10 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     IdempotencyInProgress: 409,
     RefreshError: 424,
     TooManyRequests: 429,
+    connect.InvalidSessionTokenFormat: 401,
+    connect.UnknownSessionToken: 401,
+    connect.UnknownProviderConfig: 404,
+    connect.TokenExchangeFailed: 502,
 }
 
 

@@ -278,6 +278,8 @@ def static_paths() -> dict:
                 "connections",
                 params=[
                     _query("connectionId", {"type": "string"}),
+                    _query("endUserId", {"type": "string"}, "The end user's id (Connect)"),
+                    _query("endUserOrganizationId", {"type": "string"}),
                     _query("search", {"type": "string"}),
                     _query("limit", {"type": "integer"}),
                     _query("page", {"type": "integer"}),
@@ -455,8 +457,11 @@ def action_paths(env: Environment, schemas: dict) -> dict:
 
 
 def document(env: Environment | None = None, server_url: str = "/") -> dict:
+    from connect import openapi as connect  # it builds on this module's helpers
+
     parts = components()
-    paths = static_paths()
+    parts["securitySchemes"].update(connect.security_schemes())
+    paths = {**static_paths(), **connect.paths()}
     if env is not None:
         paths.update(action_paths(env, parts["schemas"]))
     return {

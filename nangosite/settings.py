@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "integrations",
     "executions",
     "webhooks",
+    "connect",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,9 @@ PROXY_TIMEOUT_SECONDS = envfloat("PROXY_TIMEOUT_SECONDS", "120")
 # JSON map of provider name to base URL, to point a provider at a sandbox or a local fake:
 # PROVIDER_BASE_URL_OVERRIDES='{"github": "http://127.0.0.1:9000"}'.
 PROVIDER_BASE_URL_OVERRIDES = json.loads(os.getenv("PROVIDER_BASE_URL_OVERRIDES") or "{}")
+# Where end users reach this platform: the OAuth2 callback (`<PUBLIC_URL>/oauth/callback`,
+# the redirect URI to register with each provider) and the connect links are built on it.
+PUBLIC_URL = os.getenv("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Refresh an OAuth2 access token this long before it expires.
 TOKEN_REFRESH_MARGIN_SECONDS = envint("TOKEN_REFRESH_MARGIN_SECONDS", "900")
 

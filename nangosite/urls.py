@@ -15,6 +15,7 @@ urlpatterns = [
     path("actions/<str:key>/<str:name>", execution_views.trigger_named),
     path("openapi.json", openapi.openapi_json),
     path("docs", openapi.docs_page),
+    path("", include("connect.urls")),
     path("", include("integrations.urls")),
 ]
 

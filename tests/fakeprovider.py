@@ -298,6 +298,15 @@ class FakeProvider:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def serve_until_interrupted(self) -> None:
+        """Run as a script: serve until Ctrl-C (or SIGINT), then stop."""
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def __enter__(self) -> "FakeProvider":
         return self.start()
 
@@ -381,12 +390,7 @@ def main(argv: list[str] | None = None) -> None:
     fake.default = lambda request: fixed
     fake.start()
     print(f"listening on {fake.url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    fake.serve_until_interrupted()
 
 
 if __name__ == "__main__":

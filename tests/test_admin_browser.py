@@ -5,16 +5,14 @@ nothing is downloaded) logs in, opens the dashboard, an execution and the list, 
 that the admin's stylesheets and icons were served (computed styles, not only text), and
 saves screenshots under tests/output/."""
 
-import os
 import re
-import shutil
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.browser import OUTPUT, needs_chromium
 from tests.processes import (
     ROOT,
     free_port,
@@ -25,16 +23,10 @@ from tests.processes import (
     wait_serving,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-OUTPUT = Path(__file__).resolve().parent / "output"
 # The Django admin's header colour (--header-bg, light theme): rgb(65, 118, 144).
 HEADER_RGB = (65, 118, 144)
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)) and not os.getenv("CI"),
-    reason="chromium and chromedriver are not installed (.ci/run installs them)",
-)
+pytestmark = needs_chromium
 
 
 def seed() -> None:
@@ -146,24 +138,6 @@ def server(tmp_path_factory):
         yield {"url": url, "failed_pk": pk, "failed_code": code}
     finally:
         stop_group(proc, grace=10)
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    options.add_argument("--window-size=1400,1200")
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def rgb(value: str) -> tuple[int, ...]:

@@ -29,7 +29,8 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     list_display = [
         "code",
-        "execution",
+        "type",
+        "about",
         "url",
         "status",
         "attempts",
@@ -39,16 +40,17 @@ class DeliveryAdmin(admin.ModelAdmin):
         "delivered",
     ]
     list_filter = ["status", "environment", "type"]
-    list_select_related = ["execution"]
-    search_fields = ["=code", "=execution__code", "url"]
+    list_select_related = ["execution", "connection"]
+    search_fields = ["=code", "=execution__code", "=connection__connection_id", "url"]
     date_hierarchy = "created"
     show_full_result_count = False
-    raw_id_fields = ["execution", "resent_from"]
+    raw_id_fields = ["execution", "connection", "resent_from"]
     fields = [
         "code",
         "type",
         "environment",
         "execution",
+        "connection",
         "url",
         "status",
         "attempts",
@@ -66,6 +68,13 @@ class DeliveryAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = [AttemptInline]
     actions = ["resend"]
+
+    @admin.display(description="About")
+    def about(self, obj: Delivery) -> str:
+        # An async run's end, or a connection's auth event.
+        if obj.execution_id:
+            return str(obj.execution)
+        return f"connection {obj.connection.connection_id}" if obj.connection_id else "—"
 
     @admin.display(description="request headers")
     def headers(self, obj: Delivery):

@@ -1,9 +1,11 @@
 """Outgoing webhooks: one Delivery per message and URL, one DeliveryAttempt per try.
 
-A Delivery is created when an async run ends (`Delivery.objects.announce`), with its body
-serialized once. django-q2 sends it (`webhooks.tasks.deliver`); a retry's time is kept on
-the row (`next_attempt_at`), so a worker restart loses nothing: a schedule sends it at that
-time, and the webhook sweep picks up any due row whose message was lost.
+A Delivery is created when an async run ends (`Delivery.objects.announce`), or when a
+connection is created, overridden or fails to refresh (`Delivery.objects.announce_auth`),
+with its body serialized once. django-q2 sends it (`webhooks.tasks.deliver`); a retry's
+time is kept on the row (`next_attempt_at`), so a worker restart loses nothing: a
+schedule sends it at that time, and the webhook sweep picks up any due row whose message
+was lost.
 """
 
 import json
@@ -94,6 +96,21 @@ def webhook_urls(execution: Execution) -> list[str]:
     return list(dict.fromkeys(u for u in env_urls if u))
 
 
+def auth_webhook_urls(connection: Connection, operation: str) -> list[str]:
+    """Where an auth event goes: the connection's override, else the environment's URLs;
+    `creation` and `refresh` (a failure) only while the environment's toggle is on."""
+    env = connection.integration.environment
+    toggle = {
+        "creation": env.send_auth_creation_webhooks,
+        "refresh": env.send_auth_refresh_error_webhooks,
+    }
+    if not toggle.get(operation, True):
+        return []
+    if connection.webhook_url_override:
+        return [connection.webhook_url_override]
+    return list(dict.fromkeys(u for u in (env.webhook_primary_url, env.webhook_secondary_url) if u))
+
+
 class DeliveryQuerySet(models.QuerySet):
     def due(self) -> "DeliveryQuerySet":
         return self.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now())
@@ -121,15 +138,61 @@ class DeliveryQuerySet(models.QuerySet):
                 "sentAt": sent_at(moment),
             }
         )
+        return self._send(urls, body, moment, execution=execution)
+
+    def announce_auth(
+        self, connection: Connection, operation: str, error: dict | None = None
+    ) -> list["Delivery"]:
+        """Nango's `auth` webhook: a connection was created or overridden (`success`), or
+        its token refresh failed (`error`: {type, description}). Sent after the
+        surrounding transaction commits, as completion webhooks are."""
+        urls = auth_webhook_urls(connection, operation)
+        if not urls:
+            return []
+        integration = connection.integration
+        message = {
+            "type": "auth",
+            "from": "nango",
+            "connectionId": connection.connection_id,
+            "providerConfigKey": integration.unique_key,
+            "authMode": integration.catalog.auth_mode.value,
+            "provider": integration.provider,
+            "environment": integration.environment.name,
+            "operation": operation,
+            "success": error is None,
+        }
+        if connection.tags:
+            message["tags"] = connection.tags
+        end_user = connection.end_user if connection.end_user_id else None
+        if end_user is not None:
+            message["endUser"] = {
+                "endUserId": end_user.end_user_id,
+                "endUserEmail": end_user.email or None,
+                "organizationId": end_user.organization_id or None,
+                "tags": end_user.tags or {},
+            }
+        if error is not None:
+            message["error"] = error
+        moment = now()
+        message["sentAt"] = sent_at(moment)
+        body = signing.serialize(message)
+        return self._send(urls, body, moment, connection=connection, type="auth")
+
+    def _send(self, urls: list[str], body: str, moment, **about) -> list["Delivery"]:
+        environment_id = (
+            about["execution"].environment_id
+            if "execution" in about
+            else about["connection"].integration.environment_id
+        )
         deliveries = [
             self.create(
-                execution=execution,
-                environment_id=execution.environment_id,
+                environment_id=environment_id,
                 url=url,
                 body=body,
                 max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
                 next_attempt_at=moment,
                 created=moment,
+                **about,
             )
             for url in urls
         ]
@@ -139,7 +202,7 @@ class DeliveryQuerySet(models.QuerySet):
 
 
 class Delivery(models.Model):
-    """One webhook message to one URL about one execution."""
+    """One webhook message to one URL about one execution, or about one connection."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -148,7 +211,13 @@ class Delivery(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Deleted with it: deliveries are pruned with the executions they announce.
-    execution = models.ForeignKey(Execution, models.CASCADE, related_name="webhook_deliveries")
+    execution = models.ForeignKey(
+        Execution, models.CASCADE, null=True, blank=True, related_name="webhook_deliveries"
+    )
+    # An auth webhook's connection; the delivery's history outlives the connection.
+    connection = models.ForeignKey(
+        Connection, models.SET_NULL, null=True, blank=True, related_name="webhook_deliveries"
+    )
     environment = models.ForeignKey(Environment, models.CASCADE, related_name="webhook_deliveries")
     type = models.CharField(max_length=32, default="async_action")
     url = models.URLField(max_length=2048)
@@ -228,6 +297,7 @@ class Delivery(models.Model):
         message["sentAt"] = sent_at(moment)
         copy = Delivery.objects.create(
             execution_id=self.execution_id,
+            connection_id=self.connection_id,
             environment_id=self.environment_id,
             type=self.type,
             url=self.url,

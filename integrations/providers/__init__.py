@@ -12,6 +12,7 @@ from integrations.providers.base import (
     Provider,
     RateLimit,
     TemplateError,
+    dig,
     render,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "Provider",
     "RateLimit",
     "TemplateError",
+    "dig",
     "get_provider",
     "provider_choices",
     "render",

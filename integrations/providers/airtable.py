@@ -10,6 +10,8 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://airtable.com/oauth2/v1/authorize",
     token_url="https://airtable.com/oauth2/v1/token",
+    # Airtable takes the client credentials as HTTP Basic only.
+    token_auth_method="client_secret_basic",
     # A 429 carries no timing headers; Airtable asks for a 30 second pause.
     rate_limit=RateLimit(),
     paginate=Pagination(

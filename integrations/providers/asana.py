@@ -8,6 +8,7 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://app.asana.com/-/oauth_authorize",
     token_url="https://app.asana.com/-/oauth_token",
+    default_scopes=("default",),
     rate_limit=RateLimit(after=("retry-after",)),
     paginate=Pagination(
         type="cursor",

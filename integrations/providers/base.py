@@ -75,12 +75,47 @@ class Provider:
     query: dict[str, str] = field(default_factory=dict)
     authorization_url: str = ""
     token_url: str = ""
+    # OAuth2 authorization code (Nango's providers.yaml fields of the same meaning):
+    # extra query parameters of the authorization URL, extra body fields of the token
+    # request (and of the refresh request: `refresh_params`, else `token_params`).
+    authorization_params: dict[str, str] = field(default_factory=dict)
+    token_params: dict[str, str] = field(default_factory=dict)
+    refresh_params: dict[str, str] | None = None
+    # Scopes of a new integration when it names none, and how the provider joins them.
+    default_scopes: tuple[str, ...] = ()
+    scope_separator: str = " "
+    # PKCE S256 (Nango's `disable_pkce` inverted).
+    pkce: bool = True
+    # How the token request carries the client credentials: "client_secret_post" (in the
+    # body, Nango's default) or "client_secret_basic" (HTTP Basic, Nango's
+    # `authorization_method: header` / `token_request_auth_method: basic`).
+    token_auth_method: str = "client_secret_post"
+    # "form" (application/x-www-form-urlencoded) or "json" (Nango's `body_format`).
+    token_body_format: str = "form"
+    # Where the token sits when it is not at the top of the answer (Slack's user tokens
+    # under "authed_user": Nango's `alternate_access_token_response_path`).
+    token_response_path: str = ""
+    # Dotted paths of the token answer kept as connection config (Slack's "team.id").
+    token_response_metadata: tuple[str, ...] = ()
+    # The authorization parameter that carries a session's `user_scopes` (Slack only).
+    user_scope_param: str = ""
     # Connection config keys that must be set on a connection (e.g. Shopify's "subdomain").
     connection_config: tuple[str, ...] = ()
     rate_limit: RateLimit = field(default_factory=RateLimit)
     paginate: Pagination | None = None
     docs: str = ""
     categories: tuple[str, ...] = ()
+
+    def connect_config_keys(self) -> tuple[str, ...]:
+        """Connection config the end user types in before an OAuth2 flow: the keys the
+        authorization and token URLs need without a fallback (Shopify's "subdomain")."""
+        found = []
+        for template in (self.authorization_url, self.token_url):
+            for placeholder in PLACEHOLDER.findall(template):
+                names = [n.strip() for n in placeholder.split("||")]
+                if len(names) == 1 and names[0].startswith("connectionConfig."):
+                    found.append(names[0].removeprefix("connectionConfig."))
+        return tuple(dict.fromkeys(found))
 
     def resolve_base_url(self, connection_config: dict) -> str:
         return render(self.base_url, {}, connection_config).rstrip("/")
@@ -90,6 +125,18 @@ class Provider:
 
     def auth_query(self, credentials: dict, connection_config: dict) -> dict[str, str]:
         return {k: render(v, credentials, connection_config) for k, v in self.query.items()}
+
+
+def dig(data: object, path: str) -> object:
+    """The value at a dotted path ("team.id", "items.0.id") of parsed JSON, or None."""
+    for part in [p for p in path.split(".") if p]:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
 
 
 def _lookup(name: str, credentials: dict, connection_config: dict) -> str | None:

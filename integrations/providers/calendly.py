@@ -10,6 +10,7 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://auth.calendly.com/oauth/authorize",
     token_url="https://auth.calendly.com/oauth/token",
+    token_response_metadata=("owner",),
     # x-ratelimit-reset is the number of seconds until the window resets, not an epoch.
     rate_limit=RateLimit(
         after=("retry-after", "x-ratelimit-reset"),

@@ -9,6 +9,8 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://www.dropbox.com/oauth2/authorize",
     token_url="https://api.dropboxapi.com/oauth2/token",
+    # Without it Dropbox issues no refresh token.
+    authorization_params={"token_access_type": "offline"},
     rate_limit=RateLimit(after=("retry-after",)),
     # No preset: listings continue by POSTing the cursor to a separate /continue endpoint.
     docs="https://www.dropbox.com/developers/documentation/http/documentation",

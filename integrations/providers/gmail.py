@@ -9,6 +9,8 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://accounts.google.com/o/oauth2/v2/auth",
     token_url="https://oauth2.googleapis.com/token",
+    # offline + consent: Google issues a refresh token only when both are asked for.
+    authorization_params={"access_type": "offline", "prompt": "consent"},
     # Google reports exhausted quotas as 403 userRateLimitExceeded as well as 429.
     rate_limit=RateLimit(error_codes=("403", "429", "5xx")),
     # response_path fits messages.list, the common case; threads/history override it.

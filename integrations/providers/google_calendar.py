@@ -8,6 +8,8 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://accounts.google.com/o/oauth2/v2/auth",
     token_url="https://oauth2.googleapis.com/token",
+    # offline + consent: Google issues a refresh token only when both are asked for.
+    authorization_params={"access_type": "offline", "prompt": "consent"},
     # Google reports exhausted quotas as 403 rateLimitExceeded as well as 429, and asks
     # for exponential backoff on both.
     rate_limit=RateLimit(error_codes=("403", "429", "5xx")),

@@ -10,6 +10,9 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://auth.atlassian.com/authorize",
     token_url="https://auth.atlassian.com/oauth/token",
+    authorization_params={"audience": "api.atlassian.com", "prompt": "consent"},
+    # Without it Atlassian issues no refresh token.
+    default_scopes=("offline_access",),
     connection_config=("cloudId",),
     # X-RateLimit-Reset is an ISO 8601 date, not an epoch, so only Retry-After is usable.
     rate_limit=RateLimit(after=("retry-after",), remaining="x-ratelimit-remaining"),

@@ -9,6 +9,9 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://linear.app/oauth/authorize",
     token_url="https://api.linear.app/oauth/token",
+    authorization_params={"prompt": "consent"},
+    scope_separator=",",
+    pkce=False,
     # Linear answers an exhausted budget with HTTP 400 and a RATELIMITED GraphQL error
     # rather than 429, so the remaining header (0 then) is what marks it retryable.
     # The reset header is an epoch in milliseconds.

@@ -10,6 +10,9 @@ PROVIDER = Provider(
     # The "common" tenant accepts both work/school and personal accounts.
     authorization_url="https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
     token_url="https://login.microsoftonline.com/common/oauth2/v2.0/token",
+    authorization_params={"response_mode": "query"},
+    default_scopes=("offline_access", ".default"),
+    pkce=False,
     # Throttling is 429 (sometimes 503/504) with Retry-After in seconds.
     rate_limit=RateLimit(after=("retry-after",)),
     # "@odata.nextLink" is a single key containing a dot, not a nested path.

@@ -12,6 +12,11 @@ PROVIDER = Provider(
     },
     authorization_url="https://api.notion.com/v1/oauth/authorize",
     token_url="https://api.notion.com/v1/oauth/token",
+    authorization_params={"owner": "user"},
+    # Notion takes the client credentials as HTTP Basic and a JSON body.
+    token_auth_method="client_secret_basic",
+    token_body_format="json",
+    token_response_metadata=("workspace_id",),
     rate_limit=RateLimit(after=("retry-after",)),
     # POST endpoints (search, database query) take the same names in the JSON body.
     paginate=Pagination(

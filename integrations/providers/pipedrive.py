@@ -9,6 +9,9 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://oauth.pipedrive.com/oauth/authorize",
     token_url="https://oauth.pipedrive.com/oauth/token",
+    pkce=False,
+    token_auth_method="client_secret_basic",
+    token_response_metadata=("api_domain",),
     # x-ratelimit-reset is a relative wait in seconds, not an epoch.
     rate_limit=RateLimit(
         after=("retry-after", "x-ratelimit-reset"),

@@ -10,6 +10,10 @@ PROVIDER = Provider(
     # Production orgs; sandboxes authorize on test.salesforce.com instead.
     authorization_url="https://login.salesforce.com/services/oauth2/authorize",
     token_url="https://login.salesforce.com/services/oauth2/token",
+    authorization_params={"prompt": "consent"},
+    default_scopes=("offline_access",),
+    # The org's own host, which the base URL needs, comes with the token.
+    token_response_metadata=("instance_url",),
     connection_config=("instance_url",),
     # SOQL query results: nextRecordsUrl is a path on the instance, e.g.
     # /services/data/v60.0/query/01g...-2000; the batch size is set by a header, not a parameter.

@@ -10,6 +10,8 @@ PROVIDER = Provider(
     headers={"X-Shopify-Access-Token": "${accessToken}"},
     authorization_url="https://${connectionConfig.subdomain}.myshopify.com/admin/oauth/authorize",
     token_url="https://${connectionConfig.subdomain}.myshopify.com/admin/oauth/access_token",
+    # Expiring offline tokens, with a refresh token.
+    token_params={"expiring": "1"},
     connection_config=("subdomain",),
     # X-Shopify-Shop-Api-Call-Limit is "used/size" rather than a remaining count.
     rate_limit=RateLimit(after=("retry-after",)),

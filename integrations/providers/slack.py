@@ -8,6 +8,18 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://slack.com/oauth/v2/authorize",
     token_url="https://slack.com/api/oauth.v2.access",
+    scope_separator=",",
+    pkce=False,
+    # A user-token-only app gets its token under "authed_user".
+    token_response_path="authed_user",
+    token_response_metadata=(
+        "incoming_webhook.url",
+        "incoming_webhook.channel",
+        "incoming_webhook.channel_id",
+        "bot_user_id",
+        "team.id",
+    ),
+    user_scope_param="user_scope",
     # Slack sends no remaining-budget header; a 429 only carries Retry-After.
     rate_limit=RateLimit(after=("retry-after",)),
     paginate=Pagination(

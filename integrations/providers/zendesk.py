@@ -8,6 +8,8 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://${connectionConfig.subdomain}.zendesk.com/oauth/authorizations/new",
     token_url="https://${connectionConfig.subdomain}.zendesk.com/oauth/tokens",
+    token_params={"expires_in": "1800"},
+    refresh_params={"expires_in": "1800"},
     connection_config=("subdomain",),
     rate_limit=RateLimit(after=("retry-after",), remaining="x-rate-limit-remaining"),
     # Cursor-based pagination (page[size] switches it on); the list key differs per

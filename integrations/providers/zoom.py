@@ -8,6 +8,7 @@ PROVIDER = Provider(
     headers={"Authorization": "Bearer ${accessToken}"},
     authorization_url="https://zoom.us/oauth/authorize",
     token_url="https://zoom.us/oauth/token",
+    scope_separator=",",
     rate_limit=RateLimit(after=("retry-after",), remaining="x-ratelimit-remaining"),
     # The list key differs per resource (meetings, users, ...), so response_path is per call.
     paginate=Pagination(

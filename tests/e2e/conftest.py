@@ -71,7 +71,8 @@ class Gunicorn:
             port = free_port()
             self.url = f"http://127.0.0.1:{port}"
             command = gunicorn_command(port, self.workers, self.threads, extra=self.extra)
-            self.proc = spawn(command, self.env, self.logfile)
+            # Its connect links and OAuth2 redirect URI are on its own address.
+            self.proc = spawn(command, {**self.env, "PUBLIC_URL": self.url}, self.logfile)
             # Any answer (a 401 here) means a worker is serving.
             if wait_serving(self.proc, self.url + "/integrations", START_TIMEOUT_SECONDS):
                 return self
