@@ -23,7 +23,7 @@ from executions.queue import claim_next, missing_loops, needs_wake
 from executions.runner import run_version
 from integrations.recorder import Recorder
 from nangosite.lib import tracing
-from nangosite.lib.tasks import enqueue
+from nangosite.lib.tasks import enqueue, pending
 from webhooks import tasks as webhook_tasks
 from webhooks.models import Delivery, webhook_urls
 
@@ -291,14 +291,19 @@ def wake_missing_loops(due_before) -> int:
 def reap() -> dict:
     """The heartbeat thread's round (every HEARTBEAT_SECONDS in each worker process): end
     the runs of processes that died, give queues whose drain loops died or whose wake-ups
-    were lost their loops back, and send again webhooks whose message was lost."""
+    were lost their loops back, and send again webhooks whose message was lost.
+
+    A loop or a webhook counts as lost only while its broker queue holds no message: work
+    that waits behind a backlog is not lost, and every worker process reaps, so sending
+    more then would only grow the backlog.
+    """
     crashed = sum(crash(execution) for execution in Execution.objects.stale())
     stalled = now() - timedelta(seconds=settings.QUEUE_STALL_SECONDS)
-    summary = {
-        "crashed": crashed,
-        "woken": wake_missing_loops(stalled),
-        "webhooks": webhook_tasks.sweep(due_before=stalled)["queued"],
-    }
+    woken = wake_missing_loops(stalled) if not pending() else 0
+    webhooks = 0
+    if not pending(settings.WEBHOOK_QUEUE):
+        webhooks = webhook_tasks.sweep(due_before=stalled)["queued"]
+    summary = {"crashed": crashed, "woken": woken, "webhooks": webhooks}
     if any(summary.values()):
         log.info("reap: %s", summary)
     return summary

@@ -19,6 +19,11 @@ def broker(queue: str | None = None) -> Broker:
     return _brokers[queue]
 
 
+def pending(queue: str | None = None) -> int:
+    """How many tasks wait in `queue`'s broker (not those a worker has already taken)."""
+    return broker(queue).queue_size()
+
+
 def enqueue(func: str, *args, queue: str | None = None) -> str:
     """Queue `func(*args)` for the cluster serving `queue`; a failure is acknowledged,
     never redelivered (the tasks record their own outcome)."""
