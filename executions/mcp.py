@@ -19,7 +19,7 @@ from integrations import tools
 from integrations.auth import lean_post_view
 from integrations.errors import ActionDisabled, ActionNotFound, UnknownConnection, UnknownProvider
 from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection, FunctionVersion
-from nangosite.api import raw_json, read_json, validation_errors
+from nangosite.api import ApiError, raw_json, read_json, validation_errors
 from nangosite.lib.headers import Header, parse_headers
 
 # Newest first; an unknown version asked by a client is answered with the first.
@@ -179,6 +179,13 @@ def mcp(request, env) -> HttpResponse:
         body = read_json(request)
     except ParseError:
         return raw_json(RpcError(PARSE_ERROR, "The body is not valid JSON").reply(), 400)
+    except ApiError as exc:
+        if exc.code != "invalid_body":
+            raise  # too large: the API's 413
+        # Valid JSON holding what cannot be stored (a NUL, a lone surrogate, 1e400...):
+        # not a message this server takes, and its id may be the bad part, so none is echoed.
+        data = {"code": exc.code, "errors": exc.extra["errors"]}
+        return raw_json(RpcError(INVALID_REQUEST, exc.message, data).reply(), 400)
     try:
         connection = mcp_connection(env, request.META)
     except RpcError as exc:

@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, DataError, transaction
 from django.db import connection as db_connection
 from django.utils.timezone import now
 
@@ -69,7 +69,19 @@ def record(execution: Execution, *args, **kwargs) -> bool:
     """Write how the running attempt ended (`Execution.end_attempt`'s arguments) and, when
     that end is announced, its webhook deliveries in the same transaction: a run never
     ends without the deliveries that tell of it (the webhook sweep sends any whose task
-    was lost). Retried while the database blips. False if the row had moved on."""
+    was lost). Retried while the database blips. False if the row had moved on.
+
+    What a run leaves is made storable before it gets here (`nangosite/lib/storable.py`);
+    should a database still refuse it, the run ends failed with that said, never left
+    running."""
+    try:
+        return _record(execution, *args, **kwargs)
+    except (DataError, ValueError):
+        log.exception("execution %s: its result could not be stored", execution.code)
+        return _record(execution, failure=errors.unstorable_result(), outcome=Outcome.FAILED)
+
+
+def _record(execution: Execution, *args, **kwargs) -> bool:
     if not (execution.is_async and webhook_urls(execution)):
         return _retrying(lambda: execution.end_attempt(*args, **kwargs))
 
@@ -99,6 +111,8 @@ def _retrying(write, attempts: int = 5):
     for attempt in range(attempts):
         try:
             return write()
+        except DataError:
+            raise  # the data, not the database: the same write fails again
         except DatabaseError:
             if attempt == attempts - 1:
                 raise

@@ -32,6 +32,7 @@ from integrations.models import (
     Function,
     Integration,
 )
+from nangosite.lib import storable
 from nangosite.lib.crypto import new_token
 
 SECRET_HELP = "Write-only: never shown again. Leave empty to keep the current value."
@@ -358,6 +359,10 @@ class ConnectionForm(forms.ModelForm):
         for name in ("metadata", "tags", "connection_config"):
             if name in data and not isinstance(data[name], dict):
                 self.add_error(name, "Must be a JSON object.")
+        for name in ("metadata", "tags", "connection_config", "new_credentials"):
+            for problem in storable.problems(data.get(name))[:1]:
+                where = "/".join(str(p) for p in problem["path"])
+                self.add_error(name, f"{problem['message']} ({where or 'the value'})")
         tags = data.get("tags")
         if isinstance(tags, dict) and (
             len(tags) > 10 or not all(isinstance(v, str) for v in tags.values())

@@ -92,6 +92,19 @@ def fresh_credentials(connection, force: bool = False) -> dict:
     return connection.credentials
 
 
+# A token lifetime longer than this is taken as no expiry (and 1e400 cannot be a date).
+MAX_LIFETIME_SECONDS = 100 * 365 * 86400
+
+
+def _seconds(value: object) -> int:
+    """A token endpoint's `expires_in` (a number, or its text) in seconds; 0 if unusable."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 0
+    return int(seconds) if 0 < seconds <= MAX_LIFETIME_SECONDS else 0
+
+
 def _refresh(connection) -> None:
     integration = connection.integration
     provider = integration.catalog
@@ -129,9 +142,8 @@ def _refresh(connection) -> None:
     credentials["access_token"] = body["access_token"]
     if body.get("refresh_token"):
         credentials["refresh_token"] = body["refresh_token"]
-    if body.get("expires_in"):
-        expires = now() + timedelta(seconds=int(body["expires_in"]))
-        credentials["expires_at"] = expires.isoformat()
+    if lifetime := _seconds(body.get("expires_in")):
+        credentials["expires_at"] = (now() + timedelta(seconds=lifetime)).isoformat()
     else:
         credentials.pop("expires_at", None)
     connection.set_credentials(credentials)

@@ -135,10 +135,15 @@ class MetadataSerializer(serializers.Serializer):
     metadata = serializers.DictField()
 
 
+# Pages past this are refused: page x limit must stay an offset both databases take
+# (SQLite's and PostgreSQL's integers are 64-bit).
+MAX_PAGE = 1_000_000
+
+
 class FunctionListQuery(serializers.Serializer):
     type = serializers.ChoiceField(["action", "sync", "on-event"], required=False)
     search = serializers.CharField(required=False, max_length=255)
-    page = serializers.IntegerField(required=False, min_value=0, default=0)
+    page = serializers.IntegerField(required=False, min_value=0, max_value=MAX_PAGE, default=0)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
 
 
@@ -146,4 +151,4 @@ class ConnectionListQuery(serializers.Serializer):
     connectionId = serializers.CharField(required=False, max_length=255)
     search = serializers.CharField(required=False, max_length=255)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
-    page = serializers.IntegerField(required=False, min_value=0, default=0)
+    page = serializers.IntegerField(required=False, min_value=0, max_value=MAX_PAGE, default=0)

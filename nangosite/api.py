@@ -10,7 +10,9 @@ import json
 import logging
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
@@ -24,6 +26,7 @@ from integrations.errors import (
     UnknownConnection,
     UnknownProvider,
 )
+from nangosite.lib import storable
 from nangosite.lib.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -115,6 +118,8 @@ def error_of(exc: Exception) -> tuple[int, dict, dict] | None:
         return exc.status_code, exc.body(), headers
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if isinstance(exc, SuspiciousOperation):
+        return 400, BAD_REQUEST, {}
     if isinstance(exc, exceptions.ParseError):
         body = {"error": {"code": "invalid_body", "message": "The request body is not valid JSON."}}
         return 400, body, {}
@@ -136,12 +141,19 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         log.exception("unexpected error in %s", context.get("view"))
         found = 500, INTERNAL_ERROR, {}
     status, body, headers = found
+    view = context.get("view")
+    if status == 405 and view is not None:
+        # DRF adds it to its views' answers, but not where a view drops its default
+        # headers (the proxy): RFC 9110 asks for it on every 405.
+        headers = {**headers, "Allow": ", ".join(view.allowed_methods)}
     return Response(body, status=status, headers=headers)
 
 
 INTERNAL_ERROR = {
     "error": {"code": "internal_server_error", "message": "An unexpected error occurred."}
 }
+# Django's own refusals of a request (too many query fields, a disallowed Host).
+BAD_REQUEST = {"error": {"code": "bad_request", "message": "The request cannot be read."}}
 
 
 def _refuse_constant(name: str):
@@ -150,7 +162,9 @@ def _refuse_constant(name: str):
 
 
 class BoundedJSONParser(BaseParser):
-    """Reads any request body as JSON, refusing bodies over MAX_REQUEST_BYTES.
+    """Reads any request body as JSON, refusing bodies over MAX_REQUEST_BYTES and values
+    that cannot be stored (`nangosite.lib.storable`: 400 `invalid_body`, each place in
+    `errors`).
 
     Accepts every content type because Nango's clients and curl users do not always
     send `Content-Type: application/json`.
@@ -167,13 +181,21 @@ class BoundedJSONParser(BaseParser):
             )
         if not raw.strip():
             return {}
-        # NUL characters cannot be stored (PostgreSQL jsonb refuses them).
-        if b"\\u0000" in raw:
-            raise exceptions.ParseError()
         try:
-            return json.loads(raw, parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            value = json.loads(raw, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise unstorable_body([storable.problem("too_deep", [])]) from None
+        except (ValueError, UnicodeDecodeError):
             raise exceptions.ParseError() from None
+        if storable.might_be_unstorable(raw) and (found := storable.problems(value)):
+            raise unstorable_body(found)
+        return value
+
+
+def unstorable_body(errors: list[dict]) -> ApiError:
+    return ApiError(
+        400, "invalid_body", "The request body holds values that cannot be stored.", errors=errors
+    )
 
 
 def read_json(request) -> object:
@@ -181,8 +203,28 @@ def read_json(request) -> object:
     return BoundedJSONParser().parse(request)
 
 
+NOT_FOUND = {"error": {"code": "not_found", "message": "Not found."}}
+
+
 def json_404(request, exception=None) -> JsonResponse:
-    return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
+    return JsonResponse(NOT_FOUND, status=404)
+
+
+@csrf_exempt
+def unknown_path(request) -> JsonResponse:
+    """Every path no endpoint has (whatever the method): JSON also under DEBUG, where
+    Django would otherwise answer an unresolved path with its HTML debug page."""
+    return JsonResponse(NOT_FOUND, status=404)
+
+
+def json_400(request, exception=None) -> JsonResponse:
+    return JsonResponse(BAD_REQUEST, status=400)
+
+
+def method_not_allowed(allow: str) -> HttpResponse:
+    """405 in the error shape, with the `Allow` header RFC 9110 asks for."""
+    body = {"error": {"code": "method_not_allowed", "message": "Method not allowed."}}
+    return raw_json(body, 405, headers={"Allow": allow})
 
 
 def json_500(request) -> JsonResponse:

@@ -16,12 +16,14 @@ from urllib.parse import quote
 
 from django.http import HttpResponse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from integrations.models import Environment
 from integrations.tools import live_actions
+from nangosite.api import method_not_allowed
 from nangosite.openapi_components import (
     ANY,
     TRIGGER_HEADERS,
@@ -498,7 +500,10 @@ lists your deployed actions as <code>POST /actions/{{integration}}/{{action}}</c
 </body></html>"""
 
 
+@csrf_exempt
 def docs_page(request) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed("GET, HEAD")
     doc = document()
     rows = format_html_join(
         "",

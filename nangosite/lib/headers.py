@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from rest_framework.exceptions import ErrorDetail
 
+from nangosite.lib import storable
+
 TRUE_VALUES = frozenset({"true", "True", "TRUE", "1"})
 FALSE_VALUES = frozenset({"false", "False", "FALSE", "0", ""})
 _URL = URLValidator(schemes=["http", "https"])
@@ -49,6 +51,8 @@ def _text(errors: Errors, header: Header, value: str) -> str | None:
     value = value.strip()
     if not value:
         fail(errors, header.field, "This field may not be blank.", "blank")
+    elif code := storable.text_problem(value):
+        fail(errors, header.field, storable.MESSAGES[code], code)
     elif len(value) > header.max_length:
         message = f"Ensure this field has no more than {header.max_length} characters."
         fail(errors, header.field, message, "max_length")
