@@ -83,9 +83,10 @@ def scratch_postgres(server_url: str, prefix: str) -> tuple[str, Callable[[], No
 def gunicorn_command(
     port: int, workers: int, threads: int, worker_class: str = "gthread", extra=()
 ) -> list[str]:
-    """The platform's web server on 127.0.0.1:`port`, as tests and benchmarks run it."""
+    """The platform's web server on 127.0.0.1:`port`, as tests and benchmarks run it (its
+    configuration is `nangosite/webserver.py`, as in production)."""
     return [
-        sys.executable, "-m", "gunicorn", "nangosite.wsgi",
+        sys.executable, "-m", "gunicorn", "-c", "python:nangosite.webserver", "nangosite.wsgi",
         "-b", f"127.0.0.1:{port}",
         "--workers", str(workers), "--threads", str(threads), "-k", worker_class,
         "--graceful-timeout", "3",

@@ -21,9 +21,10 @@ class Command(BaseCommand):
     def handle(self, bind, workers, threads, no_worker, **options):
         self.first_environment()
         web = [
-            sys.executable, "-m", "gunicorn", "nangosite.wsgi",
-            "--bind", bind, "--workers", str(workers), "--threads", str(threads),
-            "--worker-class", "gthread", "--access-logfile", "-",
+            # The server's settings and limits live in nangosite/webserver.py.
+            sys.executable, "-m", "gunicorn", "-c", "python:nangosite.webserver",
+            "nangosite.wsgi", "--bind", bind, "--workers", str(workers), "--threads", str(threads),
+            "--access-logfile", "-",
         ]  # fmt: skip
         # Each child leads its own process group: a Ctrl-C reaches this command only, which
         # stops each child once (django-q2's cluster hangs when its processes get the
