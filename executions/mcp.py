@@ -149,13 +149,15 @@ def handle(connection: Connection, message: object) -> dict | None:
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         return RpcError(INVALID_REQUEST, "Not a JSON-RPC 2.0 message").reply()
     if "method" not in message:
-        return None  # a response to a request of ours; we send none
+        if "id" in message and ("result" in message or "error" in message):
+            return None  # a response to a request of ours; we send none
+        return RpcError(INVALID_REQUEST, "Not a JSON-RPC request, notification or response").reply()
     id = message.get("id")
     method, params = message["method"], message.get("params", {})
     if "id" not in message:
         return None  # notifications (initialized, cancelled…) need no answer
-    if not isinstance(id, str | int) or isinstance(id, bool):
-        return RpcError(INVALID_REQUEST, "The id must be a string or an integer").reply()
+    if not isinstance(id, str | int | float) or isinstance(id, bool):
+        return RpcError(INVALID_REQUEST, "The id must be a string or a number").reply()
     if not isinstance(method, str):
         return RpcError(INVALID_REQUEST, "The method must be a string").reply(id)
     if not isinstance(params, dict):
@@ -198,5 +200,7 @@ def mcp(request, env) -> HttpResponse:
     reply = handle(connection, body)
     if reply is None:
         return HttpResponse(status=202)
-    status = 400 if "error" in reply and reply["id"] is None else 200
-    return raw_json(reply, status)
+    # A message that is no JSON-RPC request is a bad HTTP request too; errors of a
+    # well-formed request (unknown method, bad params) are answers to it.
+    bad = "error" in reply and reply["error"]["code"] in (PARSE_ERROR, INVALID_REQUEST)
+    return raw_json(reply, 400 if bad else 200)

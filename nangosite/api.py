@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
@@ -21,6 +21,7 @@ from executions.errors import IdempotencyConflict, IdempotencyInProgress, Invali
 from integrations.errors import (
     ActionDisabled,
     ActionNotFound,
+    DuplicateIntegration,
     IncompleteConnection,
     RefreshError,
     UnknownConnection,
@@ -38,6 +39,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidActionInput: 400,
     ActionNotFound: 404,
     ActionDisabled: 404,
+    DuplicateIntegration: 409,
     IdempotencyConflict: 409,
     IdempotencyInProgress: 409,
     RefreshError: 424,
@@ -76,6 +78,22 @@ def validation_errors(errors: dict | list, prefix: tuple = ()) -> list[dict]:
                     }
                 )
     return found
+
+
+class QuerySerializer(serializers.Serializer):
+    """A query string's parameters. DRF reads `?page=` (blank) as "not given" for an
+    optional field; here blank is refused unless the field allows it, so `?page=` is the
+    400 the document says rather than page 0."""
+
+    def validate(self, data: dict) -> dict:
+        blank = {
+            name: ["This field may not be blank."]
+            for name, field in self.fields.items()
+            if self.initial_data.get(name) == "" and not getattr(field, "allow_blank", False)
+        }
+        if blank:
+            raise serializers.ValidationError(blank)
+        return data
 
 
 def invalid(code: str, errors: dict | list, message: str = "") -> ApiError:

@@ -19,6 +19,8 @@ from nangosite.lib import storable
 TRUE_VALUES = frozenset({"true", "True", "TRUE", "1"})
 FALSE_VALUES = frozenset({"false", "False", "FALSE", "0", ""})
 _URL = URLValidator(schemes=["http", "https"])
+# Text with something besides spaces, and no NUL (`nangosite/lib/storable.py`).
+NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"
 
 Errors = dict[str, list[ErrorDetail]]
 
@@ -41,6 +43,25 @@ class Header:
     @property
     def meta_key(self) -> str:
         return "HTTP_" + self.field.upper()
+
+    @property
+    def name(self) -> str:
+        return self.field.replace("_", "-").title()
+
+    def schema(self) -> dict:
+        """What this header takes, as the OpenAPI document says it."""
+        if self.kind == "bool":
+            return {"type": "string", "enum": sorted(TRUE_VALUES | FALSE_VALUES)}
+        if self.kind == "int":
+            # A string with a pattern: a header is text (a digit string of 0..maximum).
+            numbers = "|".join(str(n) for n in range(self.maximum + 1))
+            return {"type": "string", "pattern": f"^0*({numbers})$"}
+        if self.kind == "choice":
+            return {"type": "string", "enum": list(self.choices)}
+        if self.kind == "url":
+            return {"type": "string", "maxLength": self.max_length, "pattern": "^(https?://.+)?$"}
+        pattern = self.pattern.pattern if self.pattern is not None else NOT_BLANK
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": pattern}
 
 
 def fail(errors: Errors, field: str, message: str, code: str) -> None:
