@@ -355,3 +355,60 @@ def test_an_output_holding_the_connections_token_is_redacted(tworld, api, staff)
     assert "gho_secret_token" not in json.dumps(execution.to_api())
     page = staff.get(f"/admin/executions/execution/{execution.pk}/change/").content.decode()
     assert "gho_secret_token" not in page and "[REDACTED]" in page
+
+
+# --- bodies without a length, and answers under DEBUG ---------------------------------
+
+
+def wsgi_call(environ: dict) -> tuple[str, dict]:
+    from wsgiref.util import setup_testing_defaults
+
+    from nangosite.wsgi import application
+
+    setup_testing_defaults(environ)
+    seen = {}
+
+    def start_response(status, headers):
+        seen["status"] = status
+
+    body = b"".join(application(environ, start_response))
+    return seen["status"], json.loads(body)
+
+
+def test_a_chunked_body_the_server_did_not_end_is_411(echo):
+    # Django's runserver passes chunked bodies through raw, without wsgi.input_terminated.
+    import io
+
+    status, body = wsgi_call(
+        {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/action/trigger",
+            "HTTP_TRANSFER_ENCODING": "chunked",
+            "wsgi.input": io.BytesIO(b"5\r\nhello\r\n0\r\n\r\n"),
+        }
+    )
+    assert status.startswith("411") and body["error"]["code"] == "length_required"
+
+
+def test_a_chunked_body_past_the_limit_is_413(echo, settings):
+    import io
+
+    settings.MAX_REQUEST_BYTES = 100
+    status, body = wsgi_call(
+        {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/action/trigger",
+            "HTTP_TRANSFER_ENCODING": "chunked",
+            "wsgi.input_terminated": True,
+            "wsgi.input": io.BytesIO(b"x" * 101),
+        }
+    )
+    assert status.startswith("413") and body["error"]["code"] == "payload_too_large"
+
+
+def test_unknown_api_paths_are_json_under_debug_too(echo, api, settings):
+    settings.DEBUG = True
+    r = api.get("/no/such/thing")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = api.post("/nope", {}, format="json")
+    assert r.status_code == 404 and r["Content-Type"] == "application/json"
