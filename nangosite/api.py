@@ -10,7 +10,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers
@@ -96,6 +96,11 @@ class QuerySerializer(serializers.Serializer):
         return data
 
 
+def payload_too_large() -> ApiError:
+    limit = settings.MAX_REQUEST_BYTES
+    return ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
+
+
 def invalid(code: str, errors: dict | list, message: str = "") -> ApiError:
     what = {"invalid_headers": "headers", "invalid_body": "body", "invalid_query_params": "query"}
     return ApiError(
@@ -128,6 +133,8 @@ _DRF_CODES = {
 
 def error_of(exc: Exception) -> tuple[int, dict, dict] | None:
     """The status, body and headers the API answers for an exception; None if unexpected."""
+    if isinstance(exc, RequestDataTooBig):  # Django's own read of a body (the proxy's)
+        exc = payload_too_large()
     if isinstance(exc, DomainError):
         status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
         return status, {"error": {"code": exc.code, "message": exc.message, **exc.extra}}, {}
@@ -194,9 +201,7 @@ class BoundedJSONParser(BaseParser):
         limit = settings.MAX_REQUEST_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
-            raise ApiError(
-                413, "payload_too_large", f"The request body is larger than {limit} bytes."
-            )
+            raise payload_too_large()
         if not raw.strip():
             return {}
         try:

@@ -23,7 +23,7 @@ import pytest
 
 from tests.e2e.conftest import Platform
 from tests.fakeprovider import FakeProvider
-from tests.processes import manage, scratch_postgres
+from tests.processes import scratch_postgres
 
 pytestmark = pytest.mark.e2e
 
@@ -139,6 +139,5 @@ def test_schemathesis_finds_no_mismatch(fuzzed_platform, tmp_path):
     assert done.returncode == 0, output[-20000:] + "\n" + platform.server.log()[-3000:]
     # It ran every operation, not an empty selection.
     assert "No operations" not in output
-    # The platform answered no request with a server error of ours.
+    # No request met an error of ours, even one answered in time.
     assert "Traceback" not in platform.server.log()
-    assert manage(platform.env, "check") is not None
