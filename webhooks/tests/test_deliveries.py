@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import responses
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils.timezone import now
@@ -374,3 +375,13 @@ def test_a_run_never_ends_without_its_deliveries(hooked, receiver, monkeypatch):
     assert failures == [receiver.url]
     assert execution.status == "succeeded"
     assert list(execution.webhook_deliveries.values_list("url", flat=True)) == [receiver.url]
+
+
+@responses.activate
+def test_a_receivers_answer_is_kept_storable(hooked, receiver, api):
+    # A receiver that answers with a NUL byte: its attempt row is still written (PostgreSQL
+    # refuses NUL in text), the NUL replaced.
+    responses.post(receiver.url, body=b"ok\x00", status=200)
+    start(api)
+    (attempt,) = Delivery.objects.get().attempt_rows.all()
+    assert attempt.status_code == 200 and attempt.response_excerpt == "ok\ufffd"
