@@ -206,6 +206,19 @@ def static_paths() -> dict:
         "description": "Not JSON, not a JSON-RPC message, or no such connection",
         "content": json_content(RPC_REPLY),
     }
+    cancel = op(
+        "Cancel an execution",
+        "executions",
+        params=[execution_id],
+        ok=execution,
+        errors=("404", "409"),
+        description="200 when it was queued (cancelled now); 202 when running (it stops "
+        "within a second); 409 once it has ended.",
+    )
+    cancel["responses"]["202"] = {
+        "description": "Running: asked to stop",
+        "content": json_content(execution),
+    }
     metadata_body = {
         "type": "object",
         "required": ["connection_id", "provider_config_key", "metadata"],
@@ -247,18 +260,7 @@ def static_paths() -> dict:
                 errors=("404",),
             )
         },
-        "/executions/{id}/cancel": {
-            "post": {
-                **op(
-                    "Cancel an execution",
-                    "executions",
-                    params=[execution_id],
-                    ok=execution,
-                    errors=("404", "409"),
-                    description="200 when it was queued (cancelled now); 202 when running.",
-                ),
-            }
-        },
+        "/executions/{id}/cancel": {"post": cancel},
         "/mcp": {"post": mcp},
         "/scripts/config": {
             "get": op(
