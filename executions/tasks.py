@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.db import connection as db_connection
 from django.utils.timezone import now
 
@@ -76,7 +76,8 @@ def record(execution: Execution, *args, **kwargs) -> bool:
     running."""
     try:
         return _record(execution, *args, **kwargs)
-    except (DataError, ValueError):
+    except (DataError, IntegrityError, ValueError):
+        # PostgreSQL says DataError; SQLite's JSON_VALID check constraints IntegrityError.
         log.exception("execution %s: its result could not be stored", execution.code)
         return _record(execution, failure=errors.unstorable_result(), outcome=Outcome.FAILED)
 
@@ -111,7 +112,7 @@ def _retrying(write, attempts: int = 5):
     for attempt in range(attempts):
         try:
             return write()
-        except DataError:
+        except (DataError, IntegrityError):
             raise  # the data, not the database: the same write fails again
         except DatabaseError:
             if attempt == attempts - 1:

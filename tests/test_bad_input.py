@@ -412,3 +412,20 @@ def test_unknown_api_paths_are_json_under_debug_too(echo, api, settings):
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = api.post("/nope", {}, format="json")
     assert r.status_code == 404 and r["Content-Type"] == "application/json"
+
+
+def test_a_result_a_database_still_refuses_ends_the_run_failed(echo, api):
+    # Past the runner's checks (a Failure built with NaN, which PostgreSQL's jsonb refuses):
+    # the run still ends, never left running.
+    from executions import tasks
+    from executions.errors import Failure
+    from executions.models import Outcome
+
+    r = api.post("/action/trigger", {"action_name": "echo", "input": {}}, format="json", **CID)
+    execution = Execution.objects.get(code=r["X-Execution-Id"])
+    Execution.objects.filter(pk=execution.pk).update(status="running", finished=None)
+    execution.refresh_from_db()
+    failure = Failure("action_script_runtime_error", 500, "x", payload={"x": float("nan")})
+    tasks.record(execution, failure=failure, outcome=Outcome.FAILED)
+    execution.refresh_from_db()
+    assert execution.status == "failed" and execution.finished is not None
