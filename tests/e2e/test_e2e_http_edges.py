@@ -7,6 +7,8 @@ import socket
 import pytest
 import requests
 
+from tests.e2e.conftest import running_platform
+
 pytestmark = pytest.mark.e2e
 
 ECHO = """
@@ -19,11 +21,14 @@ action = create_action(
 
 
 @pytest.fixture(scope="module")
-def deployed(platform):
-    platform.add_connections("edge", 1, key="edges")
-    platform.write_function("edges", "echo", ECHO)
-    platform.deploy()
-    return platform
+def deployed(tmp_path_factory):
+    # Its own platform: a function deployed into the shared one would change what the
+    # other modules' deploys report.
+    with running_platform(tmp_path_factory.mktemp("edges")) as platform:
+        platform.add_connections("edge", 1, key="edges")
+        platform.write_function("edges", "echo", ECHO)
+        platform.deploy()
+        yield platform
 
 
 def chunks(data: bytes, size: int = 7):

@@ -21,9 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Platform
-from tests.fakeprovider import FakeProvider
-from tests.processes import scratch_postgres
+from tests.e2e.conftest import running_platform
 
 pytestmark = pytest.mark.e2e
 
@@ -90,23 +88,11 @@ EXCLUDED = [
 @pytest.fixture(scope="module")
 def fuzzed_platform(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("schemathesis")
-    provider = FakeProvider().start()
-    platform = Platform(workdir, provider)
-    drop = None
-    if os.environ.get("DATABASE_URL"):
-        database, drop = scratch_postgres(os.environ["DATABASE_URL"], "nangosite_fuzz")
-        platform.env["DATABASE_URL"] = database
-    try:
-        platform.start()
+    with running_platform(workdir, os.environ.get("DATABASE_URL", "")) as platform:
         platform.add_connections("conn-", 1)
         platform.write_function("github", "echo", ECHO)
         platform.deploy()
         yield platform
-    finally:
-        platform.stop()
-        provider.stop()
-        if drop is not None:
-            drop()
 
 
 def test_schemathesis_finds_no_mismatch(fuzzed_platform, tmp_path):
