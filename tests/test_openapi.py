@@ -192,3 +192,5 @@ def test_header_schemas_say_what_the_checks_take(deployed, client):
     ]
     assert set(params["XAsync"]["schema"]["enum"]) >= {"true", "false", "1", "0", ""}
     assert params["ConnectionId"]["schema"]["maxLength"] == 255
+    key = params["IdempotencyKey"]["schema"]["pattern"]
+    assert [re.search(key, v) is not None for v in ("k-1", " ", "a\x00b")] == [True, False, False]

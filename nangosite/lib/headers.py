@@ -20,7 +20,7 @@ TRUE_VALUES = frozenset({"true", "True", "TRUE", "1"})
 FALSE_VALUES = frozenset({"false", "False", "FALSE", "0", ""})
 _URL = URLValidator(schemes=["http", "https"])
 # Text with something besides spaces, and no NUL (`nangosite/lib/storable.py`).
-NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 Errors = dict[str, list[ErrorDetail]]
 
