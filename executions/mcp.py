@@ -154,12 +154,12 @@ def handle(connection: Connection, message: object) -> dict | None:
         return RpcError(INVALID_REQUEST, "Not a JSON-RPC request, notification or response").reply()
     id = message.get("id")
     method, params = message["method"], message.get("params", {})
+    if not isinstance(method, str):
+        return RpcError(INVALID_REQUEST, "The method must be a string").reply()
     if "id" not in message:
         return None  # notifications (initialized, cancelled…) need no answer
-    if not isinstance(id, str | int | float) or isinstance(id, bool):
+    if not is_id(id):
         return RpcError(INVALID_REQUEST, "The id must be a string or a number").reply()
-    if not isinstance(method, str):
-        return RpcError(INVALID_REQUEST, "The method must be a string").reply(id)
     if not isinstance(params, dict):
         return RpcError(INVALID_PARAMS, "params must be an object").reply(id)
     if method not in METHODS:
@@ -170,9 +170,16 @@ def handle(connection: Connection, message: object) -> dict | None:
         return exc.reply(id)
 
 
+def is_id(value: object) -> bool:
+    """A JSON-RPC id: a string or a number."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
 def _first_id(body: object) -> object:
+    """The id to answer an error for the whole request with: the first message's, if valid."""
     first = body[0] if isinstance(body, list) and body else body
-    return first.get("id") if isinstance(first, dict) else None
+    id = first.get("id") if isinstance(first, dict) else None
+    return id if is_id(id) else None
 
 
 @lean_post_view
