@@ -16,7 +16,7 @@ from integrations.providers import dig
 from integrations.recorder import Recorder, secrets_of
 from nango.errors import ActionError, HttpError, NetworkError
 from nango.response import Response, ready
-from nangosite.lib import http
+from nangosite.lib import http, storable
 
 __all__ = ["ActionCancelled", "ActionContext", "ActionTimeout", "Recorder"]
 
@@ -186,17 +186,21 @@ class ActionContext:
     def get_metadata(self) -> dict:
         return ready(dict(self._connection.metadata or {}))
 
-    def set_metadata(self, metadata: dict) -> dict:
+    def _check_metadata(self, metadata: object) -> None:
         if not isinstance(metadata, dict):
             raise ActionError({"message": "metadata must be an object"})
-        json.dumps(metadata)  # refuse what cannot be stored, here rather than in the DB
+        # Refused here rather than by the database, naming the place.
+        if found := storable.problems(metadata, ("metadata",)):
+            raise ActionError({"message": "the metadata cannot be stored", "errors": found})
+
+    def set_metadata(self, metadata: dict) -> dict:
+        self._check_metadata(metadata)
         Connection.objects.filter(pk=self._connection.pk).update(metadata=metadata, updated=now())
         self._connection.metadata = metadata
         return ready(dict(metadata))
 
     def update_metadata(self, metadata: dict) -> dict:
-        if not isinstance(metadata, dict):
-            raise ActionError({"message": "metadata must be an object"})
+        self._check_metadata(metadata)
         with transaction.atomic():
             row = (
                 Connection.objects.select_for_update().only("metadata").get(pk=self._connection.pk)
@@ -217,7 +221,7 @@ class ActionContext:
         if not isinstance(message, str):
             try:
                 message = json.dumps(message, default=str)
-            except ValueError:
+            except (ValueError, RecursionError):
                 message = repr(message)
         self._recorder.log(level, message)
 

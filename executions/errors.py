@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from nango.response import Response
 from nangosite.lib.errors import DomainError
+from nangosite.lib.storable import clean_text, cleaned
 
 INVALID_INPUT_MESSAGE = "The action input does not match the action's input schema"
 
@@ -91,7 +92,9 @@ def runtime_error(payload: dict) -> Failure:
 
 def http_error(response: Response) -> Failure:
     headers = {
-        k: v for k, v in response.headers.items() if k in UPSTREAM_HEADERS or k.startswith("x-rate")
+        k: clean_text(v)
+        for k, v in response.headers.items()
+        if k in UPSTREAM_HEADERS or k.startswith("x-rate")
     }
     return Failure(
         "script_http_error",
@@ -112,7 +115,7 @@ def network_error(name: str, message: str) -> Failure:
         "script_network_error",
         500,
         "The action could not reach the provider",
-        payload={"name": name, "message": message},
+        payload={"name": name, "message": clean_text(message)},
     )
 
 
@@ -121,7 +124,7 @@ def internal_error(name: str, message: str, stacktrace: list[str]) -> Failure:
         "script_internal_error",
         500,
         "The action script raised an unexpected error",
-        payload={"name": name, "message": message, "stacktrace": stacktrace},
+        payload=cleaned({"name": name, "message": message, "stacktrace": stacktrace}),
     )
 
 

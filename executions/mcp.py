@@ -19,7 +19,7 @@ from integrations import tools
 from integrations.auth import lean_post_view
 from integrations.errors import ActionDisabled, ActionNotFound, UnknownConnection, UnknownProvider
 from integrations.models import CONNECTION_ID_PATTERN, KEY_PATTERN, Connection, FunctionVersion
-from nangosite.api import raw_json, read_json, validation_errors
+from nangosite.api import ApiError, raw_json, read_json, validation_errors
 from nangosite.lib.headers import Header, parse_headers
 
 # Newest first; an unknown version asked by a client is answered with the first.
@@ -149,15 +149,17 @@ def handle(connection: Connection, message: object) -> dict | None:
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         return RpcError(INVALID_REQUEST, "Not a JSON-RPC 2.0 message").reply()
     if "method" not in message:
-        return None  # a response to a request of ours; we send none
+        if "id" in message and ("result" in message or "error" in message):
+            return None  # a response to a request of ours; we send none
+        return RpcError(INVALID_REQUEST, "Not a JSON-RPC request, notification or response").reply()
     id = message.get("id")
     method, params = message["method"], message.get("params", {})
+    if not isinstance(method, str):
+        return RpcError(INVALID_REQUEST, "The method must be a string").reply()
     if "id" not in message:
         return None  # notifications (initialized, cancelled…) need no answer
-    if not isinstance(id, str | int) or isinstance(id, bool):
-        return RpcError(INVALID_REQUEST, "The id must be a string or an integer").reply()
-    if not isinstance(method, str):
-        return RpcError(INVALID_REQUEST, "The method must be a string").reply(id)
+    if not is_id(id):
+        return RpcError(INVALID_REQUEST, "The id must be a string or a number").reply()
     if not isinstance(params, dict):
         return RpcError(INVALID_PARAMS, "params must be an object").reply(id)
     if method not in METHODS:
@@ -168,9 +170,16 @@ def handle(connection: Connection, message: object) -> dict | None:
         return exc.reply(id)
 
 
+def is_id(value: object) -> bool:
+    """A JSON-RPC id: a string or a number."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
 def _first_id(body: object) -> object:
+    """The id to answer an error for the whole request with: the first message's, if valid."""
     first = body[0] if isinstance(body, list) and body else body
-    return first.get("id") if isinstance(first, dict) else None
+    id = first.get("id") if isinstance(first, dict) else None
+    return id if is_id(id) else None
 
 
 @lean_post_view
@@ -179,6 +188,13 @@ def mcp(request, env) -> HttpResponse:
         body = read_json(request)
     except ParseError:
         return raw_json(RpcError(PARSE_ERROR, "The body is not valid JSON").reply(), 400)
+    except ApiError as exc:
+        if exc.code != "invalid_body":
+            raise  # too large: the API's 413
+        # Valid JSON holding what cannot be stored (a NUL, a lone surrogate, 1e400...):
+        # not a message this server takes, and its id may be the bad part, so none is echoed.
+        data = {"code": exc.code, "errors": exc.extra["errors"]}
+        return raw_json(RpcError(INVALID_REQUEST, exc.message, data).reply(), 400)
     try:
         connection = mcp_connection(env, request.META)
     except RpcError as exc:
@@ -191,5 +207,7 @@ def mcp(request, env) -> HttpResponse:
     reply = handle(connection, body)
     if reply is None:
         return HttpResponse(status=202)
-    status = 400 if "error" in reply and reply["id"] is None else 200
-    return raw_json(reply, status)
+    # A message that is no JSON-RPC request is a bad HTTP request too; errors of a
+    # well-formed request (unknown method, bad params) are answers to it.
+    bad = "error" in reply and reply["error"]["code"] in (PARSE_ERROR, INVALID_REQUEST)
+    return raw_json(reply, 400 if bad else 200)

@@ -10,7 +10,6 @@ returns, but the caller's answer never waits for it.)
 
 import asyncio
 import ctypes
-import json
 import logging
 import threading
 import time
@@ -31,6 +30,7 @@ from integrations.functions import Compiled, FunctionFileError, schema_errors
 from integrations.models import Connection, FunctionVersion
 from integrations.recorder import Recorder
 from nango.errors import ActionError, HttpError, NetworkError
+from nangosite.lib import storable
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,10 @@ def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Inte
     except RefreshFailed as exc:
         return "failed", errors.refresh_failed(exc.payload["message"])
     except ActionError as exc:
-        return "failed", errors.runtime_error(nango._recorder.redact_json(exc.payload))
+        return "failed", action_error(nango._recorder, exc.payload)
     except HttpError as exc:
-        exc.response.data = nango._recorder.redact_json(exc.response.data)
+        # The provider's body is recorded, not chosen by the function: made storable.
+        exc.response.data = nango._recorder.redact_json(storable.cleaned(exc.response.data))
         return "failed", errors.http_error(exc.response)
     except NetworkError as exc:
         return "failed", errors.network_error(type(exc).__name__, str(exc))
@@ -139,21 +140,38 @@ def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Inte
         connections.close_all()
 
 
-def check_output(compiled_fn: Compiled, output: object, validate: bool = True) -> Failure | None:
+def action_error(recorder: Recorder, payload: object) -> Failure:
+    """The failure of an `ActionError`: its payload is the function's output on the error
+    path, so what cannot be stored fails the run as output does."""
     try:
-        encoded = json.dumps(output, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        return errors.invalid_output(f"The action returned output that is not JSON: {exc}")
-    size = len(encoded.encode())
+        storable.dumps(payload)
+    except storable.Unstorable as exc:
+        found = [{**e, "path": ["payload", *e["path"]]} for e in exc.errors]
+        return errors.invalid_output("The ActionError payload cannot be stored", found)
+    return errors.runtime_error(recorder.redact_json(payload))
+
+
+def check_output(
+    compiled_fn: Compiled, output: object, validate: bool = True
+) -> tuple[Failure | None, str]:
+    """What is wrong with a run's output, if anything, and its JSON text."""
+    try:
+        text = storable.dumps(output)
+    except storable.Unstorable as exc:
+        return errors.invalid_output(
+            "The action returned output that cannot be stored", exc.errors
+        ), ""
+    size = len(text) if text.isascii() else len(text.encode())
     limit = settings.ACTION_MAX_OUTPUT_BYTES
     if size > limit:
-        return errors.output_too_large(size, limit)
+        return errors.output_too_large(size, limit), text
     problems = schema_errors(compiled_fn.output_validator, output) if validate else []
     if problems:
-        return errors.invalid_output(
+        failure = errors.invalid_output(
             "The action output does not match the action's output schema", problems
         )
-    return None
+        return failure, text
+    return None, text
 
 
 def execute(
@@ -226,9 +244,10 @@ def execute(
     elif kind == "failed":
         result.failure = value
     else:
-        result.failure = check_output(compiled_fn, value, validate)
+        result.failure, text = check_output(compiled_fn, value, validate)
         if result.failure is None:
-            result.output = value
+            # Recorded like the logs: the connection's credentials never in clear.
+            result.output = recorder.redact_json(value, text)
         else:
             result.outcome = Outcome.FAILED
     return result

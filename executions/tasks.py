@@ -139,9 +139,11 @@ def _write_end(execution, output, failure, logs, calls, duration_ms, outcome) ->
         return _record(execution, ending)
     except TRANSIENT:
         raise
-    except DatabaseError as exc:
-        # Normally made storable before it gets here; whatever still is not must not
-        # leave the run `running`.
+    except (DatabaseError, ValueError) as exc:
+        # Made storable before it gets here (nangosite/lib/storable.py); whatever a
+        # database still refuses (PostgreSQL's DataError, SQLite's JSON_VALID
+        # IntegrityError, a string its driver cannot encode) must not leave the run
+        # `running`.
         log.exception("execution %s: its end could not be stored", execution.code)
         failure = errors.unstorable(f"{type(exc).__name__}: {exc}")
         ending = dict(failure=failure, duration_ms=duration_ms, outcome=Outcome.FAILED)

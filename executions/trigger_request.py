@@ -26,7 +26,7 @@ def _action_name(errors: Errors, value: object) -> str | None:
         fail(errors, "action_name", "This field is required.", "required")
     elif not isinstance(value, str):
         fail(errors, "action_name", "Must be a string.", "not_a_string")
-    elif not (value := value.strip()):
+    elif not value:
         fail(errors, "action_name", "This field may not be blank.", "blank")
     elif len(value) > 255:
         message = "Ensure this field has no more than 255 characters."

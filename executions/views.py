@@ -1,5 +1,6 @@
 """The trigger and result endpoints: parse, one model call, answer."""
 
+import re
 import uuid
 
 from django.http import HttpResponse
@@ -10,7 +11,7 @@ from rest_framework.response import Response
 from executions import trigger_request
 from executions.models import Execution
 from integrations.auth import lean_post_view
-from nangosite.api import ApiError, invalid, raw_json, read_json
+from nangosite.api import ApiError, QuerySerializer, invalid, raw_json, read_json
 
 
 def accepted(execution: Execution) -> HttpResponse:
@@ -50,15 +51,19 @@ def trigger_named(request, env, key: str, name: str) -> HttpResponse:
     return triggered(Execution.objects.trigger(env, asked))
 
 
-class ResultQuery(serializers.Serializer):
+# An execution's id as its URLs write it (8-4-4-4-12 hex digits), and nothing looser.
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID = re.compile(UUID_PATTERN)
+
+
+class ResultQuery(QuerySerializer):
     wait = serializers.FloatField(required=False, default=0, min_value=0, max_value=30)
 
 
 def _execution(request, id: str) -> Execution:
-    try:
-        code = uuid.UUID(id)
-    except ValueError:
-        raise ApiError(400, "invalid_uri_params", "The id must be a UUID.") from None
+    if not UUID.fullmatch(id):
+        raise ApiError(400, "invalid_uri_params", "The id must be a UUID.")
+    code = uuid.UUID(id)
     execution = Execution.objects.in_env(request.auth).filter(code=code).first()
     if execution is None:
         raise ApiError(404, "not_found", f"No action '{id}' found")

@@ -32,6 +32,7 @@ from integrations.models import (
     Function,
     Integration,
 )
+from nangosite.lib import storable
 from nangosite.lib.crypto import new_token
 
 SECRET_HELP = "Write-only: never shown again. Leave empty to keep the current value."
@@ -331,9 +332,24 @@ def _count(model, field: str):
     )
 
 
+class StorableJSONField(forms.JSONField):
+    """JSON that can be stored and read back (`nangosite/lib/storable.py`): a NUL, a lone
+    surrogate or 1e400 is a form error naming the place, and the text shown back to fix
+    it can always be rendered."""
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        for problem in storable.problems(value)[:1]:
+            where = "/".join(str(p) for p in problem["path"]) or "the value"
+            raise forms.ValidationError(f"{problem['message']} ({where})", code="unstorable")
+
+    def prepare_value(self, value) -> str:
+        return storable.clean_text(super().prepare_value(value))
+
+
 class ConnectionForm(forms.ModelForm):
     connection_id = forms.RegexField(CONNECTION_ID_PATTERN, max_length=255)
-    new_credentials = forms.JSONField(
+    new_credentials = StorableJSONField(
         label="Credentials",
         required=False,
         widget=WriteOnlyTextarea(
@@ -347,6 +363,9 @@ class ConnectionForm(forms.ModelForm):
         widgets = {
             name: forms.Textarea({"rows": 3, "cols": 80, "class": "nango-json"})
             for name in ("metadata", "tags", "connection_config")
+        }
+        field_classes = {
+            name: StorableJSONField for name in ("metadata", "tags", "connection_config")
         }
         fields = [
             "integration",

@@ -38,7 +38,7 @@ def credential_errors(credentials: object, auth_mode: AuthMode) -> list[str]:
     if not isinstance(credentials, dict):
         return ["credentials must be an object"]
     kind = credentials.get("type")
-    if kind not in ACCEPTED[auth_mode]:
+    if not isinstance(kind, str) or kind not in ACCEPTED[auth_mode]:
         allowed = ", ".join(sorted(ACCEPTED[auth_mode]))
         return [f"credentials.type must be one of: {allowed} (for a {auth_mode} provider)"]
     errors = [

@@ -16,6 +16,11 @@ class UnknownConnection(DomainError):
     message = "Failed to find connection"
 
 
+class DuplicateIntegration(DomainError):
+    code = "duplicate_integration"
+    message = "An integration with this unique_key already exists."
+
+
 class ActionNotFound(DomainError):
     code = "not_found"
     message = "Action not found"

@@ -17,6 +17,7 @@ from django.conf import settings
 from jsonschema.validators import validator_for
 
 from nango.action import Action
+from nangosite.lib import storable
 
 
 class FunctionFileError(Exception):
@@ -104,6 +105,11 @@ def check_action(action: Action, filename: str) -> None:
         isinstance(action.timeout, int | float) and action.timeout > 0
     ):
         raise FunctionFileError(f"{where}: timeout must be a positive number of seconds")
+    # What a deploy stores must be storable: NUL, lone surrogates, 1e400 (storable.py).
+    fields = ("description", "version", "input", "output")
+    if found := storable.problems({name: getattr(action, name) for name in fields}):
+        place = "/".join(str(p) for p in found[0]["path"])
+        raise FunctionFileError(f"{where}: {place} cannot be stored: {found[0]['message']}")
     for which in ("input", "output"):
         schema = getattr(action, which)
         if schema is None:

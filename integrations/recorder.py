@@ -11,6 +11,7 @@ from urllib.parse import quote, quote_plus
 from django.utils.timezone import now
 
 from nangosite.lib import http, tracing
+from nangosite.lib.storable import clean_text
 
 MAX_LOG_LINES = 1000
 MAX_LOG_CHARS = 99_000
@@ -50,8 +51,9 @@ class Recorder:
                     text = text.replace(form, REDACTED)
         return text
 
-    def redact_json(self, value: object) -> object:
-        text = json.dumps(value)
+    def redact_json(self, value: object, text: str | None = None) -> object:
+        """`value` with the secrets scrubbed; `text` is its JSON if already at hand."""
+        text = json.dumps(value) if text is None else text
         scrubbed = self.redact(text)
         return value if scrubbed == text else json.loads(scrubbed)
 
@@ -64,7 +66,7 @@ class Recorder:
             {
                 "at": now().isoformat(),
                 "level": level,
-                "message": self.redact(message)[:MAX_LOG_CHARS],
+                "message": clean_text(self.redact(message)[:MAX_LOG_CHARS]),
             }
         )
 
@@ -77,7 +79,7 @@ class Recorder:
             "attempt": attempt.attempt + 1,
         }
         if attempt.error:
-            entry["error"] = attempt.error
+            entry["error"] = clean_text(self.redact(attempt.error))
         if attempt.wait_s:
             entry["retry_in_s"] = round(attempt.wait_s, 3)
         self.calls.append(entry)

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from integrations.credentials import credential_errors
+from integrations.errors import DuplicateIntegration
 from integrations.models import (
     CONNECTION_ID_PATTERN,
     KEY_PATTERN,
@@ -9,23 +10,50 @@ from integrations.models import (
     validate_webhook_url,
 )
 from integrations.providers import PROVIDERS, get_provider
+from nangosite.api import QuerySerializer
+
+
+class StrictText:
+    """JSON strings only: DRF's text fields take 0 as "0", where the API says string."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Text(StrictText, serializers.CharField):
+    pass
+
+
+class Pattern(StrictText, serializers.RegexField):
+    pass
+
+
+class Flag(serializers.BooleanField):
+    """JSON true or false only (DRF's takes 0, 1, "yes"...)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
 
 
 class OAuthAppSerializer(serializers.Serializer):
     type = serializers.ChoiceField(["OAUTH2"])
-    client_id = serializers.CharField(max_length=255)
-    client_secret = serializers.CharField(max_length=1024)
-    scopes = serializers.CharField(
-        max_length=1024, required=False, allow_blank=True, allow_null=True
+    client_id = Text(max_length=255, trim_whitespace=False)
+    client_secret = Text(max_length=1024, trim_whitespace=False)
+    scopes = Text(
+        max_length=1024, required=False, allow_blank=True, allow_null=True, trim_whitespace=False
     )
 
 
 class IntegrationSerializer(serializers.Serializer):
-    unique_key = serializers.RegexField(KEY_PATTERN, max_length=255)
+    unique_key = Pattern(KEY_PATTERN, max_length=255, trim_whitespace=False)
     provider = serializers.ChoiceField(sorted(PROVIDERS))
-    display_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    display_name = Text(max_length=255, required=False, allow_blank=True, trim_whitespace=False)
     credentials = OAuthAppSerializer(required=False, allow_null=True)
-    forward_webhooks = serializers.BooleanField(required=False)
+    forward_webhooks = Flag(required=False)
     # Ours: the provider's OAuth2 endpoints replaced ("" goes back to the provider's).
     authorization_url = serializers.URLField(max_length=2048, required=False, allow_blank=True)
     token_url = serializers.URLField(max_length=2048, required=False, allow_blank=True)
@@ -36,9 +64,7 @@ class IntegrationSerializer(serializers.Serializer):
         if self.instance is not None:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
-            raise serializers.ValidationError(
-                "An integration with this unique_key already exists.", code="duplicate"
-            )
+            raise DuplicateIntegration()  # 409: the request is fine, the name is taken
         return value
 
     def save(self) -> Integration:
@@ -56,7 +82,7 @@ class IntegrationSerializer(serializers.Serializer):
 
 
 class TagsField(serializers.DictField):
-    child = serializers.CharField(max_length=255, allow_blank=True)
+    child = Text(max_length=255, allow_blank=True, trim_whitespace=False)
 
     def to_internal_value(self, data):
         tags = super().to_internal_value(data)
@@ -66,8 +92,10 @@ class TagsField(serializers.DictField):
 
 
 class ConnectionImportSerializer(serializers.Serializer):
-    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255)
-    connection_id = serializers.RegexField(CONNECTION_ID_PATTERN, max_length=255, required=False)
+    provider_config_key = Pattern(KEY_PATTERN, max_length=255, trim_whitespace=False)
+    connection_id = Pattern(
+        CONNECTION_ID_PATTERN, max_length=255, required=False, trim_whitespace=False
+    )
     credentials = serializers.DictField()
     metadata = serializers.DictField(required=False)
     connection_config = serializers.DictField(required=False)
@@ -135,21 +163,49 @@ class ConnectionIdsField(serializers.Field):
 
 class MetadataSerializer(serializers.Serializer):
     connection_id = ConnectionIdsField()
-    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255)
+    provider_config_key = Pattern(KEY_PATTERN, max_length=255, trim_whitespace=False)
     metadata = serializers.DictField()
 
 
-class FunctionListQuery(serializers.Serializer):
+# Pages past this are refused: page x limit must stay an offset both databases take
+# (SQLite's and PostgreSQL's integers are 64-bit).
+MAX_PAGE = 1_000_000
+
+
+class FunctionListQuery(QuerySerializer):
     type = serializers.ChoiceField(["action", "sync", "on-event"], required=False)
-    search = serializers.CharField(required=False, max_length=255)
-    page = serializers.IntegerField(required=False, min_value=0, default=0)
+    search = serializers.CharField(
+        required=False, max_length=255, allow_blank=True, trim_whitespace=False
+    )
+    page = serializers.IntegerField(required=False, min_value=0, max_value=MAX_PAGE, default=0)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
 
 
-class ConnectionListQuery(serializers.Serializer):
-    connectionId = serializers.CharField(required=False, max_length=255)
-    endUserId = serializers.CharField(required=False, max_length=255)
-    endUserOrganizationId = serializers.CharField(required=False, max_length=255)
-    search = serializers.CharField(required=False, max_length=255)
+class ConnectionQuery(QuerySerializer):
+    """`GET/PATCH/DELETE /connections/<id>`'s query."""
+
+    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255, trim_whitespace=False)
+    force_refresh = serializers.ChoiceField(["true", "false"], required=False, default="false")
+    refresh_token = serializers.ChoiceField(["true", "false"], required=False, default="false")
+
+
+class IntegrationQuery(QuerySerializer):
+    include = serializers.ListField(child=serializers.ChoiceField(["credentials"]), required=False)
+
+
+class ConnectionListQuery(QuerySerializer):
+    # Blank is no filter, as it is left out.
+    connectionId = serializers.CharField(
+        required=False, max_length=255, allow_blank=True, trim_whitespace=False
+    )
+    endUserId = serializers.CharField(
+        required=False, max_length=255, allow_blank=True, trim_whitespace=False
+    )
+    endUserOrganizationId = serializers.CharField(
+        required=False, max_length=255, allow_blank=True, trim_whitespace=False
+    )
+    search = serializers.CharField(
+        required=False, max_length=255, allow_blank=True, trim_whitespace=False
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
-    page = serializers.IntegerField(required=False, min_value=0, default=0)
+    page = serializers.IntegerField(required=False, min_value=0, max_value=MAX_PAGE, default=0)

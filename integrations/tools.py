@@ -17,7 +17,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from integrations.models import KEY_PATTERN, Function, FunctionVersion
-from nangosite.api import invalid
+from nangosite.api import QuerySerializer, invalid
 
 # Keywords that belong at a schema's root, so a wrapped schema's `$ref`s still resolve.
 ROOT_KEYWORDS = ("$schema", "$id", "definitions", "$defs")
@@ -161,16 +161,18 @@ def nango_config(versions) -> list[dict]:
     return list(configs.values())
 
 
-class ScriptsConfigQuery(serializers.Serializer):
+class ScriptsConfigQuery(QuerySerializer):
     format = serializers.ChoiceField(["nango", "openai"], required=False, default="nango")
     # Nango's guide shows this filter but its code ignores it; here it works.
-    provider_config_key = serializers.RegexField(KEY_PATTERN, max_length=255, required=False)
+    provider_config_key = serializers.RegexField(
+        KEY_PATTERN, max_length=255, required=False, trim_whitespace=False
+    )
 
     def validate(self, data: dict) -> dict:
         unknown = sorted(set(self.initial_data) - set(self.fields))
         if unknown:
             raise serializers.ValidationError({name: ["Unknown parameter."] for name in unknown})
-        return data
+        return super().validate(data)
 
 
 class FormatIsAShape(DefaultContentNegotiation):

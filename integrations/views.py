@@ -21,12 +21,12 @@ def _integration(request, key: str) -> Integration:
     return get_object_or_404(Integration, environment=request.auth, unique_key=key)
 
 
-def _connection(request, connection_id: str) -> Connection:
-    key = request.query_params.get("provider_config_key")
-    if not key:
-        raise invalid("invalid_query_params", {"provider_config_key": ["This field is required."]})
+def _connection(request, connection_id: str) -> tuple[Connection, dict]:
+    """The connection the path and `?provider_config_key=` name, and the query read."""
+    query = _valid(s.ConnectionQuery(data=request.query_params), "invalid_query_params")
     try:
-        return Connection.objects.lookup(request.auth, key, connection_id)
+        found = Connection.objects.lookup(request.auth, query["provider_config_key"], connection_id)
+        return found, query
     except Connection.DoesNotExist:
         raise ApiError(404, "not_found", "Connection not found") from None
 
@@ -56,6 +56,7 @@ def integration(request, key: str) -> Response:
             raise invalid("invalid_body", {"provider": ["The provider cannot be changed."]})
         return Response({"data": serializer.save().to_api()})
     include = request.query_params.getlist("include") + request.query_params.getlist("include[]")
+    _valid(s.IntegrationQuery(data={"include": include}), "invalid_query_params")
     return Response({"data": obj.to_api(include_credentials="credentials" in include)})
 
 
@@ -125,7 +126,7 @@ def connections(request) -> Response:
 
 @api_view(["GET", "PATCH", "DELETE"])
 def connection(request, connection_id: str) -> Response:
-    obj = _connection(request, connection_id)
+    obj, query = _connection(request, connection_id)
     if request.method == "DELETE":
         obj.delete()
         return Response({"success": True})
@@ -134,13 +135,12 @@ def connection(request, connection_id: str) -> Response:
         _valid(serializer)
         serializer.save()
         return Response({"success": True})
-    force = request.query_params.get("force_refresh") == "true"
     try:
-        fresh_credentials(obj, force=force)
+        fresh_credentials(obj, force=query["force_refresh"] == "true")
     except RefreshError as exc:
         raise ApiError(424, "refresh_failed", str(exc)) from None
     data = obj.to_api(include_credentials=True)
-    if request.query_params.get("refresh_token") == "true":
+    if query["refresh_token"] == "true":
         data["credentials"] = obj.public_credentials(include_refresh_token=True)
     return Response(data)
 

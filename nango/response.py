@@ -26,7 +26,7 @@ class Response:
         if "json" in content_type or (text[:1] in "{[" and text):
             try:
                 data = json.loads(text) if text else None
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past what Python reads
                 data = text
         return cls(status=status, headers=lowered, data=data)
 

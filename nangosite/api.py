@@ -10,9 +10,11 @@ import json
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
-from rest_framework import exceptions
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
@@ -21,12 +23,14 @@ from executions.errors import IdempotencyConflict, IdempotencyInProgress, Invali
 from integrations.errors import (
     ActionDisabled,
     ActionNotFound,
+    DuplicateIntegration,
     IncompleteConnection,
     RefreshError,
     TooManyRequests,
     UnknownConnection,
     UnknownProvider,
 )
+from nangosite.lib import storable
 from nangosite.lib.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidActionInput: 400,
     ActionNotFound: 404,
     ActionDisabled: 404,
+    DuplicateIntegration: 409,
     IdempotencyConflict: 409,
     IdempotencyInProgress: 409,
     RefreshError: 424,
@@ -83,6 +88,27 @@ def validation_errors(errors: dict | list, prefix: tuple = ()) -> list[dict]:
     return found
 
 
+class QuerySerializer(serializers.Serializer):
+    """A query string's parameters. DRF reads `?page=` (blank) as "not given" for an
+    optional field; here blank is refused unless the field allows it, so `?page=` is the
+    400 the document says rather than page 0."""
+
+    def validate(self, data: dict) -> dict:
+        blank = {
+            name: ["This field may not be blank."]
+            for name, field in self.fields.items()
+            if self.initial_data.get(name) == "" and not getattr(field, "allow_blank", False)
+        }
+        if blank:
+            raise serializers.ValidationError(blank)
+        return data
+
+
+def payload_too_large() -> ApiError:
+    limit = settings.MAX_REQUEST_BYTES
+    return ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
+
+
 def invalid(code: str, errors: dict | list, message: str = "") -> ApiError:
     what = {"invalid_headers": "headers", "invalid_body": "body", "invalid_query_params": "query"}
     return ApiError(
@@ -120,6 +146,8 @@ def error_of(exc: Exception) -> tuple[int, dict, dict] | None:
         # (each write is atomic), and the same request will work again shortly.
         log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
         return 503, SERVICE_UNAVAILABLE, {"Retry-After": str(settings.RETRY_AFTER_SECONDS)}
+    if isinstance(exc, RequestDataTooBig):  # Django's own read of a body (the proxy's)
+        exc = payload_too_large()
     if isinstance(exc, DomainError):
         status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
         headers = exc.headers() if isinstance(exc, TooManyRequests) else {}
@@ -129,6 +157,8 @@ def error_of(exc: Exception) -> tuple[int, dict, dict] | None:
         return exc.status_code, exc.body(), headers
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if isinstance(exc, SuspiciousOperation):
+        return 400, BAD_REQUEST, {}
     if isinstance(exc, exceptions.ParseError):
         body = {"error": {"code": "invalid_body", "message": "The request body is not valid JSON."}}
         return 400, body, {}
@@ -150,6 +180,11 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         log.exception("unexpected error in %s", context.get("view"))
         found = 500, INTERNAL_ERROR, {}
     status, body, headers = found
+    view = context.get("view")
+    if status == 405 and view is not None:
+        # DRF adds it to its views' answers, but not where a view drops its default
+        # headers (the proxy): RFC 9110 asks for it on every 405.
+        headers = {**headers, "Allow": ", ".join(view.allowed_methods)}
     return Response(body, status=status, headers=headers)
 
 
@@ -163,6 +198,8 @@ SERVICE_UNAVAILABLE = {
         "retry after the time in Retry-After.",
     }
 }
+# Django's own refusals of a request (too many query fields, a disallowed Host).
+BAD_REQUEST = {"error": {"code": "bad_request", "message": "The request cannot be read."}}
 
 
 def _refuse_constant(name: str):
@@ -171,7 +208,9 @@ def _refuse_constant(name: str):
 
 
 class BoundedJSONParser(BaseParser):
-    """Reads any request body as JSON, refusing bodies over MAX_REQUEST_BYTES.
+    """Reads any request body as JSON, refusing bodies over MAX_REQUEST_BYTES and values
+    that cannot be stored (`nangosite.lib.storable`: 400 `invalid_body`, each place in
+    `errors`).
 
     Accepts every content type because Nango's clients and curl users do not always
     send `Content-Type: application/json`.
@@ -183,18 +222,24 @@ class BoundedJSONParser(BaseParser):
         limit = settings.MAX_REQUEST_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
-            raise ApiError(
-                413, "payload_too_large", f"The request body is larger than {limit} bytes."
-            )
+            raise payload_too_large()
         if not raw.strip():
             return {}
-        # NUL characters cannot be stored (PostgreSQL jsonb refuses them).
-        if b"\\u0000" in raw:
-            raise exceptions.ParseError()
         try:
-            return json.loads(raw, parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            value = json.loads(raw, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise unstorable_body([storable.problem("too_deep", [])]) from None
+        except (ValueError, UnicodeDecodeError):
             raise exceptions.ParseError() from None
+        if storable.might_be_unstorable(raw) and (found := storable.problems(value)):
+            raise unstorable_body(found)
+        return value
+
+
+def unstorable_body(errors: list[dict]) -> ApiError:
+    return ApiError(
+        400, "invalid_body", "The request body holds values that cannot be stored.", errors=errors
+    )
 
 
 def read_json(request) -> object:
@@ -202,8 +247,28 @@ def read_json(request) -> object:
     return BoundedJSONParser().parse(request)
 
 
+NOT_FOUND = {"error": {"code": "not_found", "message": "Not found."}}
+
+
 def json_404(request, exception=None) -> JsonResponse:
-    return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
+    return JsonResponse(NOT_FOUND, status=404)
+
+
+@csrf_exempt
+def unknown_path(request) -> JsonResponse:
+    """Every path no endpoint has (whatever the method): JSON also under DEBUG, where
+    Django would otherwise answer an unresolved path with its HTML debug page."""
+    return JsonResponse(NOT_FOUND, status=404)
+
+
+def json_400(request, exception=None) -> JsonResponse:
+    return JsonResponse(BAD_REQUEST, status=400)
+
+
+def method_not_allowed(allow: str) -> HttpResponse:
+    """405 in the error shape, with the `Allow` header RFC 9110 asks for."""
+    body = {"error": {"code": "method_not_allowed", "message": "Method not allowed."}}
+    return raw_json(body, 405, headers={"Allow": allow})
 
 
 def json_500(request) -> JsonResponse:

@@ -16,18 +16,35 @@ from urllib.parse import quote
 
 from django.http import HttpResponse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from executions.views import UUID_PATTERN
 from integrations.models import Environment
+from integrations.serializers import MAX_PAGE
 from integrations.tools import live_actions
+from nangosite.api import method_not_allowed
 from nangosite.openapi_components import (
+    ACTION_NAME,
     ANY,
+    CONNECTION_ID,
+    CREDENTIALS,
+    INTEGRATION_FIELDS,
+    KEY,
+    OBJECT,
+    PROVIDER,
+    PROXY,
+    RPC_MESSAGE,
+    RPC_REPLY,
+    TAGS,
     TRIGGER_HEADERS,
     components,
     error_answer,
+    header,
     json_content,
+    text,
 )
 
 
@@ -35,18 +52,25 @@ def _params(*names: str) -> list[dict]:
     return [{"$ref": f"#/components/parameters/{name}"} for name in names]
 
 
-def _path_param(name: str, description: str = "") -> dict:
+def _path_param(name: str, description: str = "", schema: dict | None = None) -> dict:
     return {
         "name": name,
         "in": "path",
         "required": True,
-        "schema": {"type": "string"},
+        "schema": schema or text(1000, 1),
         "description": description,
     }
 
 
-def _query(name: str, schema: dict, description: str = "") -> dict:
-    return {"name": name, "in": "query", "schema": schema, "description": description}
+def _query(name: str, schema: dict, description: str = "", required: bool = False) -> dict:
+    found = {"name": name, "in": "query", "schema": schema, "description": description}
+    if required:
+        found["required"] = True
+    return found
+
+
+def _answers(*codes: str) -> dict:
+    return {code: {"$ref": f"#/components/responses/E{code}"} for code in codes}
 
 
 def op(
@@ -57,21 +81,25 @@ def op(
     body: dict | None = None,
     ok: dict | None = None,
     status: str = "200",
-    errors: tuple[str, ...] = ("400",),
+    errors: tuple[str, ...] = (),
     description: str = "",
+    body_required: bool = True,
     **extra,
 ) -> dict:
-    """One operation: its success answer, the errors it can give, and 401 for all."""
+    """One operation: its success answer and the errors it can give. Every operation may
+    answer 400 (a NUL in the query, say), 401 (the key), 414 and 431 (the web server's
+    limits); one with a body also 411 and 413."""
     responses = {status: {"description": "OK", **({"content": json_content(ok)} if ok else {})}}
-    for code in (*errors, "401"):
-        responses[code] = {"$ref": f"#/components/responses/E{code}"}
+    common = ("400", "401", "414", "431", *(("411", "413") if body is not None else ()))
+    responses.update(_answers(*sorted({*errors, *common})))
     operation = {"summary": summary, "tags": [tag], "responses": responses, **extra}
     if description:
         operation["description"] = description
     if params:
         operation["parameters"] = params
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": json_content(body)}
+        # An empty body reads as {}: optional where {} is a valid request (a PATCH).
+        operation["requestBody"] = {"required": body_required, "content": json_content(body)}
     return operation
 
 
@@ -83,28 +111,74 @@ TRIGGER_DESCRIPTION = (
 TRIGGER_RESPONSES = {
     "202": {
         "description": "Queued (X-Async: true)",
+        "headers": {"Location": {"schema": {"type": "string"}}},
         "content": json_content({"$ref": "#/components/schemas/AsyncAccepted"}),
     },
-    "404": {"$ref": "#/components/responses/E404"},
-    "409": {"$ref": "#/components/responses/E409"},
+    **_answers("404", "409", "410", "500"),
     "424": error_answer("The provider answered non-2xx (`script_http_error`, with `upstream`)"),
     "429": error_answer(
         "Over the environment's triggers a second or its cap on queued async runs "
         "(`too_many_requests`; `Retry-After` and `X-RateLimit-*` say when to retry)"
     ),
-    "500": error_answer("The action failed (runtime error, timeout, bad output, ...)"),
 }
+WEBHOOK_URL_PATTERN = r"^(https?://([a-z0-9]+\.)+[a-z]{2,}(:[0-9]{1,5})?(/[A-Za-z0-9._~-]*)*)?$"
+SUCCESS = {"type": "object", "required": ["success"], "properties": {"success": {"const": True}}}
+MCP_DESCRIPTION = (
+    "`initialize`, `ping`, `tools/list` (the integration's enabled actions), `tools/call` "
+    "(runs one synchronously). One JSON-RPC message or a batch; a notification or a "
+    "response answers 202 without a body. A body that is not JSON, not a JSON-RPC message, "
+    "or that names no connection of the environment is HTTP 400 with a JSON-RPC error; "
+    "errors of a well-formed request (unknown method or tool, bad params) are its answer."
+)
+
+
+def _proxy(method: str) -> dict:
+    headers = [header(PROXY[name]) for name in ("retries", "retry_on", "base_url_override")]
+    operation = op(
+        f"Proxy a {method.upper()} request to the provider",
+        "proxy",
+        params=[
+            _path_param(
+                "path",
+                "The provider path, after the provider's base URL",
+                {"type": "string", "minLength": 1},
+            ),
+            *_params("ConnectionId", "ProviderConfigKey"),
+            *headers,
+            header(PROXY["decompress"]),
+        ],
+        errors=("424",),
+        description=(
+            "Forwards the request with the connection's credentials injected; "
+            "`Nango-Proxy-<Name>` headers are sent as `<Name>`. The provider's status, "
+            "headers and body come back unchanged, streamed (so any status), and the "
+            "proxy's own errors are 400, 424, 502 and 504 in the `Error` shape."
+        ),
+    )
+    operation["responses"]["default"] = {
+        "description": "The provider's answer, as it came",
+        "content": {"*/*": {"schema": ANY}},
+    }
+    del operation["responses"]["200"]
+    if method != "get":
+        operation["requestBody"] = {"content": {"*/*": {"schema": ANY}}}
+        operation["responses"].update(_answers("411", "413"))
+    return operation
 
 
 def static_paths() -> dict:
-    key, name, cid = (
-        _path_param("key", "The integration's unique key (Provider-Config-Key)"),
-        _path_param("name", "The action's name"),
-        _path_param("connection_id"),
-    )
-    execution_id = _path_param("id", "The execution's id (a UUID)")
-    pck = _query("provider_config_key", {"type": "string"}, "The integration's unique key")
-    obj = {"type": "object"}
+    key = _path_param("key", "The integration's unique key (Provider-Config-Key)", KEY)
+    name = _path_param("name", "The action's name")
+    cid = _path_param("connection_id", "The connection's id", CONNECTION_ID)
+    uuid = {"type": "string", "pattern": UUID_PATTERN}
+    execution_id = _path_param("id", "The execution's id (a UUID)", uuid)
+    pck = _query("provider_config_key", KEY, "The integration's unique key")
+    connection_query = [
+        cid,
+        {**pck, "required": True},
+        _query("force_refresh", {"type": "string", "enum": ["true", "false"]}),
+        _query("refresh_token", {"type": "string", "enum": ["true", "false"]}),
+    ]
     integration = {"$ref": "#/components/schemas/Integration"}
     connection = {"$ref": "#/components/schemas/Connection"}
     execution = {"$ref": "#/components/schemas/Execution"}
@@ -117,33 +191,51 @@ def static_paths() -> dict:
         body={
             "type": "object",
             "required": ["action_name"],
-            "properties": {"action_name": {"type": "string"}, "input": ANY},
+            "properties": {"action_name": ACTION_NAME, "input": ANY},
         },
         ok=ANY,
         description=TRIGGER_DESCRIPTION,
     )
     trigger["responses"].update(TRIGGER_RESPONSES)
-    proxy = {
-        method: op(
-            f"Proxy a {method.upper()} request to the provider",
-            "proxy",
-            params=[
-                _path_param("path", "The provider path, after the provider's base URL"),
-                *_params("ConnectionId", "ProviderConfigKey"),
-                {"name": "Retries", "in": "header", "schema": {"type": "integer"}},
-                {"name": "Retry-On", "in": "header", "schema": {"type": "string"}},
-                {"name": "Base-Url-Override", "in": "header", "schema": {"type": "string"}},
-                {"name": "Decompress", "in": "header", "schema": {"type": "string"}},
-            ],
-            ok=ANY,
-            description=(
-                "Forwards the request with the connection's credentials injected; "
-                "`Nango-Proxy-<Name>` headers are sent as `<Name>`. The provider's status, "
-                "headers and body come back unchanged, streamed."
-            ),
-            **({"requestBody": {"content": {"*/*": {"schema": ANY}}}} if method != "get" else {}),
-        )
-        for method in ("get", "post", "put", "patch", "delete")
+    mcp = op(
+        "Model Context Protocol server (Streamable HTTP, JSON-RPC 2.0)",
+        "ai",
+        params=_params("ConnectionId", "ProviderConfigKey", "McpProtocolVersion"),
+        body={"oneOf": [RPC_MESSAGE, {"type": "array", "minItems": 1, "items": ANY}]},
+        ok={"oneOf": [RPC_REPLY, {"type": "array", "items": RPC_REPLY}]},
+        description=MCP_DESCRIPTION,
+    )
+    mcp["responses"]["202"] = {"description": "A notification or a response: no body"}
+    mcp["responses"]["400"] = {
+        "description": "Not JSON, not a JSON-RPC message, or no such connection",
+        "content": json_content(RPC_REPLY),
+    }
+    cancel = op(
+        "Cancel an execution",
+        "executions",
+        params=[execution_id],
+        ok=execution,
+        errors=("404", "409"),
+        description="200 when it was queued (cancelled now); 202 when running (it stops "
+        "within a second); 409 once it has ended.",
+    )
+    cancel["responses"]["202"] = {
+        "description": "Running: asked to stop",
+        "content": json_content(execution),
+    }
+    metadata_body = {
+        "type": "object",
+        "required": ["connection_id", "provider_config_key", "metadata"],
+        "properties": {
+            "connection_id": {
+                "oneOf": [
+                    text(10_000, 1),
+                    {"type": "array", "minItems": 1, "items": text(10_000, 1)},
+                ]
+            },
+            "provider_config_key": KEY,
+            "metadata": OBJECT,
+        },
     }
     return {
         "/action/trigger": {"post": trigger},
@@ -151,37 +243,29 @@ def static_paths() -> dict:
             "get": op(
                 "Result of an async run",
                 "actions",
-                params=[execution_id, _query("wait", {"type": "number", "maximum": 30})],
+                params=[
+                    execution_id,
+                    _query("wait", {"type": "number", "minimum": 0, "maximum": 30}),
+                ],
                 ok=ANY,
-                errors=("400", "404", "410"),
-                description="404 `pending` while it is queued or running.",
-            )
-        },
-        "/executions/{id}": {
-            "get": op("An execution's record", "executions", params=[execution_id], ok=execution)
-        },
-        "/executions/{id}/cancel": {
-            "post": op(
-                "Cancel an execution",
-                "executions",
-                params=[execution_id],
-                ok=execution,
-                errors=("400", "404", "409"),
-            )
-        },
-        "/mcp": {
-            "post": op(
-                "Model Context Protocol server (Streamable HTTP, JSON-RPC 2.0)",
-                "ai",
-                params=_params("ConnectionId", "ProviderConfigKey"),
-                body={"oneOf": [obj, {"type": "array", "items": obj}]},
-                ok={"oneOf": [obj, {"type": "array", "items": obj}]},
+                errors=("404", "409", "410", "424", "500"),
                 description=(
-                    "`initialize`, `ping`, `tools/list` (the integration's enabled actions), "
-                    "`tools/call` (runs one synchronously). Notifications answer 202."
+                    "404 `pending` while it is queued or running; once failed, the final "
+                    "attempt's error with its status."
                 ),
             )
         },
+        "/executions/{id}": {
+            "get": op(
+                "An execution's record",
+                "executions",
+                params=[execution_id],
+                ok=execution,
+                errors=("404",),
+            )
+        },
+        "/executions/{id}/cancel": {"post": cancel},
+        "/mcp": {"post": mcp},
         "/scripts/config": {
             "get": op(
                 "Deployed actions as Nango's config or OpenAI function definitions",
@@ -190,7 +274,7 @@ def static_paths() -> dict:
                     _query("format", {"type": "string", "enum": ["nango", "openai"]}),
                     pck,
                 ],
-                ok={"oneOf": [{"type": "array", "items": obj}, data({"type": "array"})]},
+                ok={"oneOf": [{"type": "array", "items": OBJECT}, data({"type": "array"})]},
             )
         },
         "/integrations": {
@@ -205,14 +289,10 @@ def static_paths() -> dict:
                 body={
                     "type": "object",
                     "required": ["unique_key", "provider"],
-                    "properties": {
-                        "unique_key": {"type": "string"},
-                        "provider": {"type": "string"},
-                        "display_name": {"type": "string"},
-                        "credentials": obj,
-                    },
+                    "properties": {**INTEGRATION_FIELDS, "provider": PROVIDER},
                 },
                 ok=data(integration),
+                errors=("409",),
             ),
         },
         "/integrations/{key}": {
@@ -224,14 +304,21 @@ def static_paths() -> dict:
                 errors=("404",),
             ),
             "patch": op(
-                "Update an integration",
+                "Update an integration (its provider cannot change)",
                 "integrations",
                 params=[key],
-                body=obj,
+                body={
+                    "type": "object",
+                    "properties": INTEGRATION_FIELDS,
+                    "not": {"required": ["provider"]},
+                },
                 ok=data(integration),
-                errors=("400", "404"),
+                errors=("404", "409"),
+                body_required=False,
             ),
-            "delete": op("Delete an integration", "integrations", params=[key], errors=("404",)),
+            "delete": op(
+                "Delete an integration", "integrations", params=[key], ok=SUCCESS, errors=("404",)
+            ),
         },
         "/integrations/{key}/functions": {
             "get": op(
@@ -239,16 +326,19 @@ def static_paths() -> dict:
                 "integrations",
                 params=[
                     key,
-                    _query("type", {"type": "string"}),
-                    _query("search", {"type": "string"}),
-                    _query("page", {"type": "integer", "minimum": 0}),
+                    _query("type", {"type": "string", "enum": ["action", "sync", "on-event"]}),
+                    _query("search", text(255)),
+                    _query("page", {"type": "integer", "minimum": 0, "maximum": MAX_PAGE}),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
                 ],
                 ok={
                     "type": "object",
-                    "properties": {"data": {"type": "array", "items": function}, "pagination": obj},
+                    "properties": {
+                        "data": {"type": "array", "items": function},
+                        "pagination": OBJECT,
+                    },
                 },
-                errors=("400", "404"),
+                errors=("404",),
             )
         },
         "/integrations/{key}/functions/{name}": {
@@ -277,12 +367,12 @@ def static_paths() -> dict:
                 "List connections",
                 "connections",
                 params=[
-                    _query("connectionId", {"type": "string"}),
-                    _query("endUserId", {"type": "string"}, "The end user's id (Connect)"),
-                    _query("endUserOrganizationId", {"type": "string"}),
-                    _query("search", {"type": "string"}),
-                    _query("limit", {"type": "integer"}),
-                    _query("page", {"type": "integer"}),
+                    _query("connectionId", text(255)),
+                    _query("endUserId", text(255), "The end user's id (Connect)"),
+                    _query("endUserOrganizationId", text(255)),
+                    _query("search", text(255)),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _query("page", {"type": "integer", "minimum": 0, "maximum": MAX_PAGE}),
                 ],
                 ok={
                     "type": "object",
@@ -296,38 +386,29 @@ def static_paths() -> dict:
                     "type": "object",
                     "required": ["provider_config_key", "credentials"],
                     "properties": {
-                        "provider_config_key": {"type": "string"},
-                        "connection_id": {"type": "string"},
-                        "credentials": obj,
-                        "metadata": obj,
-                        "connection_config": obj,
-                        "tags": obj,
+                        "provider_config_key": KEY,
+                        "connection_id": CONNECTION_ID,
+                        "credentials": CREDENTIALS,
+                        "metadata": OBJECT,
+                        "connection_config": OBJECT,
+                        "tags": TAGS,
                     },
                 },
                 ok=connection,
+                description=(
+                    "400 also when the integration is unknown, or its provider takes "
+                    "another credential type or more connection config."
+                ),
             ),
         },
         "/connections/metadata": {
             method: op(
                 summary,
                 "connections",
-                body={
-                    "type": "object",
-                    "required": ["connection_id", "provider_config_key", "metadata"],
-                    "properties": {
-                        "connection_id": {
-                            "oneOf": [
-                                {"type": "string"},
-                                {"type": "array", "items": {"type": "string"}},
-                            ]
-                        },
-                        "provider_config_key": {"type": "string"},
-                        "metadata": obj,
-                    },
-                },
-                ok=obj,
+                body=metadata_body,
+                ok=OBJECT,
                 status=status,
-                errors=("400", "404"),
+                errors=("404",),
             )
             for method, summary, status in (
                 ("post", "Replace connections' metadata", "201"),
@@ -338,14 +419,9 @@ def static_paths() -> dict:
             "get": op(
                 "A connection with fresh credentials",
                 "connections",
-                params=[
-                    cid,
-                    {**pck, "required": True},
-                    _query("force_refresh", {"type": "boolean"}),
-                    _query("refresh_token", {"type": "boolean"}),
-                ],
+                params=connection_query,
                 ok=connection,
-                errors=("400", "404", "424"),
+                errors=("404", "424"),
             ),
             "patch": op(
                 "Update a connection's tags or webhook URL",
@@ -353,15 +429,27 @@ def static_paths() -> dict:
                 params=[cid, {**pck, "required": True}],
                 body={
                     "type": "object",
-                    "properties": {"tags": obj, "webhook_url_override": {"type": "string"}},
+                    "properties": {
+                        "tags": TAGS,
+                        # A plain http(s) URL of a named host (the API's check takes a
+                        # little more: IP addresses, query strings); empty clears it.
+                        "webhook_url_override": {
+                            "type": "string",
+                            "maxLength": 2048,
+                            "pattern": WEBHOOK_URL_PATTERN,
+                        },
+                    },
                 },
-                errors=("400", "404"),
+                ok=SUCCESS,
+                errors=("404",),
+                body_required=False,
             ),
             "delete": op(
                 "Delete a connection",
                 "connections",
                 params=[cid, {**pck, "required": True}],
-                errors=("400", "404"),
+                ok=SUCCESS,
+                errors=("404",),
             ),
         },
         "/environment-variables": {
@@ -375,16 +463,20 @@ def static_paths() -> dict:
                         "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
                     },
                 },
-                errors=(),
             )
         },
-        "/proxy/{path}": proxy,
+        "/proxy/{path}": {
+            method: _proxy(method) for method in ("get", "post", "put", "patch", "delete")
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This document (with the caller's actions when a key is sent)",
                 "tags": ["docs"],
                 "security": [{}, {"secretKey": []}],
-                "responses": {"200": {"description": "OK", "content": json_content(obj)}},
+                "responses": {
+                    "200": {"description": "OK", "content": json_content(OBJECT)},
+                    **_answers("401", "414", "431"),
+                },
             }
         },
         "/docs": {
@@ -396,7 +488,8 @@ def static_paths() -> dict:
                     "200": {
                         "description": "OK",
                         "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **_answers("414", "431"),
                 },
             }
         },
@@ -442,6 +535,7 @@ def action_paths(env: Environment, schemas: dict) -> dict:
             f"action: {key}",
             params=_params("ConnectionId", *TRIGGER_HEADERS),
             ok=refs["Output"],
+            body=refs["Input"],
             description=(
                 f"Runs `{name}` of the integration `{key}`, as `POST /action/trigger` does "
                 "with this action's name; the body is the input (empty means `null`). "
@@ -450,7 +544,11 @@ def action_paths(env: Environment, schemas: dict) -> dict:
             operationId=component_name("run", key, name),
             **{"x-action": {"integration": key, "name": name, "version": version.version}},
         )
-        operation["requestBody"] = {"required": False, "content": json_content(refs["Input"])}
+        # An empty body is the input null: optional only when the input schema takes null.
+        operation["requestBody"] = {
+            "required": bool(version.input_errors(None)),
+            "content": json_content(refs["Input"]),
+        }
         operation["responses"].update(TRIGGER_RESPONSES)
         paths[f"/actions/{quote(key, safe='')}/{quote(name, safe='')}"] = {"post": operation}
     return paths
@@ -464,6 +562,12 @@ def document(env: Environment | None = None, server_url: str = "/") -> dict:
     paths = {**static_paths(), **connect.paths()}
     if env is not None:
         paths.update(action_paths(env, parts["schemas"]))
+    for item in paths.values():
+        for operation in item.values():
+            # What any request may meet before its view: the request boundary's 400 (a NUL
+            # in the path or query) and the web server's own 414 and 431.
+            for code, answer in _answers("400", "414", "431").items():
+                operation["responses"].setdefault(code, answer)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -507,7 +611,10 @@ lists your deployed actions as <code>POST /actions/{{integration}}/{{action}}</c
 </body></html>"""
 
 
+@csrf_exempt
 def docs_page(request) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed("GET, HEAD")
     doc = document()
     rows = format_html_join(
         "",

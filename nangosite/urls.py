@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from executions import mcp
 from executions import views as execution_views
-from nangosite import openapi
+from nangosite import api, openapi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,7 +17,10 @@ urlpatterns = [
     path("docs", openapi.docs_page),
     path("", include("connect.urls")),
     path("", include("integrations.urls")),
+    # Last: any other path outside the admin (which keeps its own HTML pages).
+    re_path(r"^(?!admin/)", api.unknown_path),
 ]
 
+handler400 = "nangosite.api.json_400"
 handler404 = "nangosite.api.json_404"
 handler500 = "nangosite.api.json_500"

@@ -89,10 +89,11 @@ def gunicorn_command(
     extra=(),
     app: str = "nangosite.wsgi",
 ) -> list[str]:
-    """The platform's web server on 127.0.0.1:`port`, as tests and benchmarks run it (or
-    another WSGI `app`: the benchmarks' reference, with the same server)."""
+    """The platform's web server on 127.0.0.1:`port`, as tests and benchmarks run it (its
+    configuration is `nangosite/webserver.py`, as in production), or another WSGI `app`:
+    the benchmarks' reference, behind the same server."""
     return [
-        sys.executable, "-m", "gunicorn", app,
+        sys.executable, "-m", "gunicorn", "-c", "python:nangosite.webserver", app,
         "-b", f"127.0.0.1:{port}",
         "--workers", str(workers), "--threads", str(threads), "-k", worker_class,
         "--graceful-timeout", "3",

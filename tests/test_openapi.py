@@ -62,7 +62,8 @@ def routes(patterns=None, prefix: str = "") -> list[str]:
             found += routes(entry.url_patterns, route)
         elif isinstance(entry, URLPattern):
             found.append("/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route))
-    return [r for r in found if not r.startswith("/admin/")]
+    # The admin is not the API; the last pattern answers every other path with a 404.
+    return [r for r in found if not r.startswith(("/admin/", "/^"))]
 
 
 def test_the_public_document_is_valid_and_covers_every_route(deployed, client):
@@ -156,3 +157,40 @@ def test_an_action_path_answers_the_trigger_errors(deployed, api):
     assert r.status_code == 404
     r = api.post("/actions/gitlab/tags", HTTP_CONNECTION_ID="conn-1")
     assert r.json()["error"]["code"] == "unknown_provider"
+
+
+def test_it_documents_every_answer_of_the_operations_it_describes(deployed, client):
+    paths = client.get("/openapi.json").json()["paths"]
+    cancel = paths["/executions/{id}/cancel"]["post"]["responses"]
+    assert {"200", "202", "404", "409"} <= set(cancel)
+    mcp = paths["/mcp"]["post"]["responses"]
+    assert {"200", "202", "400", "401", "413"} <= set(mcp)
+    # MCP's 400 is a JSON-RPC error, not the API's error shape.
+    assert "jsonrpc" in mcp["400"]["content"]["application/json"]["schema"]["properties"]
+    # Every operation names the web server's own refusals.
+    for item in paths.values():
+        for operation in item.values():
+            assert {"414", "431"} <= set(operation["responses"])
+    trigger = paths["/action/trigger"]["post"]
+    headers = {p["$ref"].rsplit("/", 1)[1] for p in trigger["parameters"]}
+    assert headers == {
+        "ConnectionId",
+        "ProviderConfigKey",
+        "XAsync",
+        "XMaxRetries",
+        "IdempotencyKey",
+    }
+
+
+def test_header_schemas_say_what_the_checks_take(deployed, client):
+    params = client.get("/openapi.json").json()["components"]["parameters"]
+    retries = params["XMaxRetries"]["schema"]
+    assert [re.fullmatch(retries["pattern"][1:-1], v) is not None for v in ("0", "5", "6")] == [
+        True,
+        True,
+        False,
+    ]
+    assert set(params["XAsync"]["schema"]["enum"]) >= {"true", "false", "1", "0", ""}
+    assert params["ConnectionId"]["schema"]["maxLength"] == 255
+    key = params["IdempotencyKey"]["schema"]["pattern"]
+    assert [re.search(key, v) is not None for v in ("k-1", " ", "a\x00b")] == [True, False, False]

@@ -28,6 +28,7 @@ from nangosite.lib import http, metrics
 from nangosite.lib.backoff import backoff
 from nangosite.lib.cache import TTLCache
 from nangosite.lib.logs import event
+from nangosite.lib.storable import clean_text
 from webhooks import signing
 
 EXCERPT_CHARS = 2000
@@ -457,7 +458,8 @@ def _excerpt(response: requests.Response) -> str:
         raw = b""
     finally:
         response.close()
-    return raw.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+    # Whatever the receiver sent, stored: a NUL would make PostgreSQL refuse the attempt row.
+    return clean_text(raw.decode("utf-8", errors="replace")[:EXCERPT_CHARS])
 
 
 def _network_error(exc: http.HttpError) -> str:

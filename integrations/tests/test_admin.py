@@ -139,6 +139,16 @@ def test_connection_json_fields_are_validated(world, staff):
     assert "Enter a valid JSON." in r.content.decode()
     r = staff.post(url, {**form, "metadata": "{}", "tags": '{"a": 1}'})
     assert "At most 10 tags, each a string." in r.content.decode()
+    # What cannot be stored and read back (storable.py) is refused, naming the place.
+    for bad, message in (
+        ('{"a": "\\u0000"}', "NUL characters"),
+        ('{"a": ["\\ud800"]}', "lone UTF-16 surrogate"),
+        ('{"a": 1e400}', "Numbers must be finite"),
+    ):
+        r = staff.post(url, {**form, "metadata": bad})
+        assert r.status_code == 200 and message in r.content.decode(), bad
+    world.connection.refresh_from_db()
+    assert world.connection.metadata == {}
 
 
 def test_it_adds_a_connection_with_credentials(world, staff):

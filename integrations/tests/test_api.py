@@ -45,7 +45,6 @@ def test_it_creates_an_integration_with_an_oauth_app(world, api):
 @pytest.mark.parametrize(
     "body, field",
     [
-        ({"unique_key": "github", "provider": "github"}, "unique_key"),
         ({"unique_key": "x", "provider": "myspace"}, "provider"),
         ({"unique_key": "a/b", "provider": "github"}, "unique_key"),
         ({"provider": "github"}, "unique_key"),
@@ -56,6 +55,16 @@ def test_it_refuses_a_bad_integration(world, api, body, field):
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "invalid_body"
     assert [e["path"] for e in r.json()["error"]["errors"]] == [[field]]
+
+
+def test_a_taken_unique_key_is_a_conflict(world, api):
+    r = api.post("/integrations", {"unique_key": "github", "provider": "github"}, format="json")
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "duplicate_integration"
+    r = api.post("/integrations", {"unique_key": "gh2", "provider": "github"}, format="json")
+    assert (
+        api.patch("/integrations/gh2", {"unique_key": "github"}, format="json").status_code == 409
+    )
 
 
 def test_it_patches_and_deletes_an_integration(world, api):

@@ -86,6 +86,14 @@ def test_it_filters_by_action_and_integration(world, settings):
         ),
         (GOOD.replace("exec=run", "exec=42"), "bad.py:8: exec must be a function"),
         (GOOD.replace('description="Good"', 'description=""'), "bad.py:8: description is required"),
+        (
+            GOOD.replace('description="Good"', 'description="a\\x00b"'),
+            "bad.py:8: description cannot be stored: NUL",
+        ),
+        (
+            GOOD.replace('input={"type": "object"}', 'input={"maximum": float("inf")}'),
+            "bad.py:8: input/maximum cannot be stored: Numbers must be finite",
+        ),
     ],
 )
 def test_it_refuses_a_broken_batch_naming_file_and_line(world, settings, source, message):

@@ -14,9 +14,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from rest_framework.exceptions import ErrorDetail
 
+from nangosite.lib import storable
+
 TRUE_VALUES = frozenset({"true", "True", "TRUE", "1"})
 FALSE_VALUES = frozenset({"false", "False", "FALSE", "0", ""})
 _URL = URLValidator(schemes=["http", "https"])
+# Text with something besides spaces, and no NUL (`nangosite/lib/storable.py`).
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 Errors = dict[str, list[ErrorDetail]]
 
@@ -40,6 +44,25 @@ class Header:
     def meta_key(self) -> str:
         return "HTTP_" + self.field.upper()
 
+    @property
+    def name(self) -> str:
+        return self.field.replace("_", "-").title()
+
+    def schema(self) -> dict:
+        """What this header takes, as the OpenAPI document says it."""
+        if self.kind == "bool":
+            return {"type": "string", "enum": sorted(TRUE_VALUES | FALSE_VALUES)}
+        if self.kind == "int":
+            # A string with a pattern: a header is text (a digit string of 0..maximum).
+            numbers = "|".join(str(n) for n in range(self.maximum + 1))
+            return {"type": "string", "pattern": f"^0*({numbers})$"}
+        if self.kind == "choice":
+            return {"type": "string", "enum": list(self.choices)}
+        if self.kind == "url":
+            return {"type": "string", "maxLength": self.max_length, "pattern": "^(https?://.+)?$"}
+        pattern = self.pattern.pattern if self.pattern is not None else NOT_BLANK
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": pattern}
+
 
 def fail(errors: Errors, field: str, message: str, code: str) -> None:
     errors.setdefault(field, []).append(ErrorDetail(message, code=code))
@@ -49,6 +72,8 @@ def _text(errors: Errors, header: Header, value: str) -> str | None:
     value = value.strip()
     if not value:
         fail(errors, header.field, "This field may not be blank.", "blank")
+    elif code := storable.text_problem(value):
+        fail(errors, header.field, storable.MESSAGES[code], code)
     elif len(value) > header.max_length:
         message = f"Ensure this field has no more than {header.max_length} characters."
         fail(errors, header.field, message, "max_length")

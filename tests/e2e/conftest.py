@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from tests.processes import (
     gunicorn_command,
     manage,
     platform_env,
+    scratch_postgres,
     spawn,
     stop_group,
     wait_serving,
@@ -180,14 +183,26 @@ class Platform:
         )
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def running_platform(workdir: Path, database_url: str = "") -> Iterator[Platform]:
+    """A platform of its own (with its own fake provider), stopped on the way out; on a
+    scratch PostgreSQL database of `database_url`'s server when one is given."""
     provider = FakeProvider().start()
     platform = Platform(workdir, provider)
+    drop = None
     try:
+        if database_url:
+            platform.env["DATABASE_URL"], drop = scratch_postgres(database_url, "nangosite_e2e")
         platform.start()
         yield platform
     finally:
         platform.stop()
         provider.stop()
+        if drop is not None:
+            drop()
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory):
+    with running_platform(tmp_path_factory.mktemp("e2e")) as platform:
+        yield platform

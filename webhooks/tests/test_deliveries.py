@@ -5,6 +5,7 @@ import logging
 from datetime import timedelta
 
 import pytest
+import responses
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils.timezone import now
@@ -428,3 +429,13 @@ def test_each_attempt_is_one_log_line_and_deliveries_are_counted(
     assert delta("nangosite_webhook_deliveries_total", outcome="delivered") == 1
     assert delta("nangosite_webhook_deliveries_total", outcome="failed") == 0
     assert delta("nangosite_webhook_delivery_lag_seconds_count") == 1
+
+
+@responses.activate
+def test_a_receivers_answer_is_kept_storable(hooked, receiver, api):
+    # A receiver that answers with a NUL byte: its attempt row is still written (PostgreSQL
+    # refuses NUL in text), the NUL replaced.
+    responses.post(receiver.url, body=b"ok\x00", status=200)
+    start(api)
+    (attempt,) = Delivery.objects.get().attempt_rows.all()
+    assert attempt.status_code == 200 and attempt.response_excerpt == "ok\ufffd"

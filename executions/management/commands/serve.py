@@ -32,9 +32,9 @@ class Command(BaseCommand):
         # WhiteNoise to serve (files already collected and unchanged are skipped).
         call_command("collectstatic", interactive=False, verbosity=0)
         web = [
-            sys.executable, "-m", "gunicorn", "nangosite.wsgi",
-            "--bind", bind, "--workers", str(workers), "--threads", str(threads),
-            "--worker-class", "gthread",
+            # The server's settings and limits live in nangosite/webserver.py.
+            sys.executable, "-m", "gunicorn", "-c", "python:nangosite.webserver",
+            "nangosite.wsgi", "--bind", bind, "--workers", str(workers), "--threads", str(threads),
             # One line per request through our logging (text or JSON), with its execution id.
             "--access-logfile", "-", "--logger-class", "nangosite.access_log.RequestLogger",
         ]  # fmt: skip
