@@ -31,6 +31,7 @@ def platform_env(workdir: Path, overrides: dict[str, str], **extra: str) -> dict
     env.update(
         DJANGO_SETTINGS_MODULE="nangosite.settings",
         SQLITE_PATH=str(workdir / "db.sqlite3"),
+        STATIC_ROOT=str(workdir / "static"),
         FUNCTIONS_DIR=str(workdir / "functions"),
         PROVIDER_BASE_URL_OVERRIDES=json.dumps(overrides),
         DEBUG="False",

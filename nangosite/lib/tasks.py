@@ -6,6 +6,7 @@ an async trigger cost. The broker's own client is safe to share between threads,
 redis-py resets its pool in a forked child.
 """
 
+from django.conf import settings
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
@@ -13,7 +14,10 @@ _brokers: dict[str | None, Broker] = {}
 
 
 def broker(queue: str | None = None) -> Broker:
-    """The broker of `queue` (a django-q2 cluster name; None: this process's cluster)."""
+    """The broker of `queue` (a django-q2 cluster name; None: the action runs' queue, the
+    default cluster's, whichever cluster this process belongs to: a webhook worker that
+    wakes a queue sends to the runs' workers, not to its own)."""
+    queue = queue or settings.Q_CLUSTER["name"]
     if queue not in _brokers:
         _brokers[queue] = get_broker(queue)
     return _brokers[queue]
@@ -27,7 +31,6 @@ def pending(queue: str | None = None) -> int:
 def enqueue(func: str, *args, queue: str | None = None) -> str:
     """Queue `func(*args)` for the cluster serving `queue`; a failure is acknowledged,
     never redelivered (the tasks record their own outcome)."""
-    options = {"ack_failure": True, "broker": broker(queue)}
-    if queue is not None:
-        options["cluster"] = queue
+    queue = queue or settings.Q_CLUSTER["name"]
+    options = {"ack_failure": True, "broker": broker(queue), "cluster": queue}
     return async_task(func, *args, q_options=options)

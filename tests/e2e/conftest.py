@@ -113,9 +113,11 @@ class Platform:
         return self.server.url
 
     def start(self, **server) -> None:
-        """Migrate, make the environments, start gunicorn (`server`: Gunicorn's options)."""
+        """Migrate, collect the static files, make the environments, start gunicorn
+        (`server`: Gunicorn's options): as `make run` starts it, so the admin's pages work."""
         self.functions_dir.mkdir(parents=True, exist_ok=True)
         manage(self.env, "migrate", "--noinput")
+        manage(self.env, "collectstatic", "--no-input", "-v0")
         manage(self.env, "create_environment", "e2e", "--secret-key", self.secret)
         manage(self.env, "create_environment", "other", "--secret-key", self.other_secret)
         self.server = Gunicorn(self.env, self.workdir / "gunicorn.log", **server)
