@@ -39,3 +39,15 @@ class RefreshError(DomainError):
     """The connection's OAuth2 access token could not be refreshed."""
 
     code = "refresh_failed"
+
+
+class UnknownVersion(DomainError):
+    """A rollback to a version the function does not have."""
+
+    code = "unknown_version"
+    message = "No such version of the function"
+
+
+class NoEarlierVersion(DomainError):
+    code = "no_earlier_version"
+    message = "The function has no version before the live one"

@@ -77,7 +77,11 @@ def test_it_filters_by_action_and_integration(world, settings):
     "source, message",
     [
         ("def broken(:\n    pass\n", "functions/github/actions/bad.py:1: syntax error"),
-        ("import nothing_here\n", "bad.py:1: ModuleNotFoundError while loading"),
+        (
+            "import json\nimport nothing_here\n",
+            "bad.py:2: import of 'nothing_here': a module outside the functions tree",
+        ),
+        ("x = 1 / 0\n", "bad.py:1: ZeroDivisionError while loading: division by zero"),
         ("x = 1\n", "bad.py:1: no action found"),
         (GOOD.replace('input={"type": "object"},', ""), "bad.py:8: input schema is missing"),
         (
