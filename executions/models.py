@@ -17,6 +17,9 @@ from executions.errors import (
     IdempotencyInProgress,
     InvalidActionInput,
 )
+
+# The locks functions take are models of this app too.
+from executions.locks import Lock  # noqa: F401
 from integrations.errors import ActionDisabled, ActionNotFound, UnknownConnection
 from integrations.models import Connection, Environment, FunctionVersion
 from nangosite.lib import sql
@@ -66,6 +69,19 @@ class TriggerRequest:
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Caller:
+    """The run whose function triggers another action (`nango.trigger_action`): the new
+    run is its child execution and must end within its deadline."""
+
+    # The calling run's execution; None for a dry run, whose children are not recorded.
+    execution_pk: int | None
+    # time.monotonic() by which the calling run must end; None for no limit.
+    deadline: float | None
+    # 1 for an action a triggered run calls, 2 for one that action calls…
+    depth: int = 1
+
+
 class RetryRefused(DomainError):
     code = "retry_refused"
 
@@ -89,12 +105,17 @@ class ExecutionQuerySet(models.QuerySet):
         return self.filter(status=Status.RUNNING, heartbeat__lt=cutoff)
 
     def trigger(
-        self, env: Environment, request: TriggerRequest, connection: Connection | None = None
+        self,
+        env: Environment,
+        request: TriggerRequest,
+        connection: Connection | None = None,
+        caller: Caller | None = None,
     ) -> "Execution":
         """Run (sync) or queue (async) the action a trigger names; the execution, ended
         when sync. Every entrance calls this: `POST /action/trigger`,
         `POST /actions/<integration>/<action>`, MCP's `tools/call` (with its `connection`
-        already loaded) and the admin's retry.
+        already loaded), the admin's retry, and a function's `nango.trigger_action`
+        (sync, with its `caller`: the run becomes its child).
 
         Raises UnknownProvider, UnknownConnection, ActionNotFound, ActionDisabled,
         InvalidActionInput (async: a queued run would only find out later),
@@ -132,6 +153,7 @@ class ExecutionQuerySet(models.QuerySet):
                 max_retries=request.max_retries,
                 idempotency_key=request.idempotency_key,
                 request_hash=digest,
+                parent_pk=caller.execution_pk if caller else None,
             )
         except IntegrityError:
             if not digest:
@@ -144,7 +166,7 @@ class ExecutionQuerySet(models.QuerySet):
         if execution.is_async:
             tasks.wake_for(execution, env.action_concurrency)
         else:
-            tasks.run_attempt(execution)
+            tasks.run_attempt(execution, caller)
         return execution
 
     def _idempotent(self, env: Environment, key: str, digest: str) -> "Execution | None":
@@ -179,6 +201,10 @@ class Execution(models.Model):
         Connection, models.SET_NULL, null=True, blank=True, verbose_name="connection"
     )
     function_version = models.ForeignKey(FunctionVersion, models.SET_NULL, null=True, blank=True)
+    # The run whose function triggered this one (`nango.trigger_action`); its `children`.
+    parent = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="children"
+    )
     provider_config_key = models.CharField(max_length=255)
     connection_id = models.CharField("connection id", max_length=255)
     action_name = models.CharField(max_length=255)
@@ -266,6 +292,7 @@ class Execution(models.Model):
         max_retries: int = 0,
         idempotency_key: str = "",
         request_hash: str = "",
+        parent_pk: int | None = None,
     ) -> "Execution":
         """The row of a new trigger. A sync run starts at once, so its row is born running."""
         integration = connection.integration
@@ -294,6 +321,8 @@ class Execution(models.Model):
             attempt_log=[],
             cancel_requested=False,
         )
+        if parent_pk is not None:
+            values["parent_id"] = parent_pk
         # Every trigger inserts one row: a prepared INSERT, not the ORM's per-call compile.
         execution = cls(id=sql.insert(cls, values), **values)
         execution._state.adding = False
@@ -484,4 +513,15 @@ class Execution(models.Model):
             "error": self.error,
             "logs": self.logs,
             "provider_calls": self.provider_calls,
+            "parent_id": self.parent_code(),
+            "children": [
+                str(c)
+                for c in self.children.order_by("created", "pk").values_list("code", flat=True)
+            ],
         }
+
+    def parent_code(self) -> str | None:
+        if self.parent_id is None:
+            return None
+        code = Execution.objects.filter(pk=self.parent_id).values_list("code", flat=True).first()
+        return str(code) if code else None

@@ -24,7 +24,7 @@ from executions import errors
 from executions.context import ActionCancelled, ActionContext, ActionTimeout
 from executions.errors import Failure
 from executions.heartbeat import watch
-from executions.models import Outcome
+from executions.models import Caller, Outcome
 from integrations.functions import Compiled, FunctionFileError, schema_errors
 from integrations.models import Connection, FunctionVersion
 from integrations.recorder import Recorder
@@ -93,14 +93,15 @@ class _Interrupt:
                 continue
 
 
-def _trimmed_stack(exc: BaseException, filename: str) -> list[str]:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+def _trimmed_stack(exc: BaseException, files: frozenset[str]) -> list[str]:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in files]
     lines = [f'File "{f.filename}", line {f.lineno}, in {f.name}: {f.line}' for f in frames]
     return lines[-10:]
 
 
-def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Interrupt):
+def _call(compiled_fn: Compiled, nango: ActionContext, input, deadline: float, interrupt):
     """Runs on a pool thread. Returns ("ok", output) or ("failed", Failure)."""
+    action = compiled_fn.action
     interrupt.thread_id = threading.get_ident()
     try:
         if action.is_async:
@@ -123,7 +124,7 @@ def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Inte
     except NetworkError as exc:
         return "failed", errors.network_error(type(exc).__name__, str(exc))
     except Exception as exc:  # any bug in the function is the function's error, reported
-        stack = _trimmed_stack(exc, action.filename)
+        stack = _trimmed_stack(exc, compiled_fn.files or frozenset({action.filename}))
         message = nango._recorder.redact(str(exc))[:2000]
         return "failed", errors.internal_error(type(exc).__name__, message, stack)
     finally:
@@ -158,8 +159,10 @@ def execute(
     recorder: Recorder | None = None,
     validate: bool = True,
     execution_pk: int | None = None,
+    depth: int = 0,
 ) -> RunResult:
-    """Run a loaded action; never raises for anything the function does."""
+    """Run a loaded action; never raises for anything the function does. `depth` counts
+    the `nango.trigger_action` calls that led to this run."""
     recorder = recorder or Recorder()
     if validate:
         problems = schema_errors(compiled_fn.input_validator, input)
@@ -169,13 +172,13 @@ def execute(
             )
     started = time.perf_counter()
     deadline = time.monotonic() + timeout
-    nango = ActionContext(connection, recorder, deadline)
+    nango = ActionContext(connection, recorder, deadline, execution_pk, depth)
     interrupt = _Interrupt()
     ended, cancelled = threading.Event(), threading.Event()
     if execution_pk is not None:
         watch.add(execution_pk, lambda: (cancelled.set(), ended.set()))
     try:
-        future = pool().submit(_call, compiled_fn.action, nango, input, deadline, interrupt)
+        future = pool().submit(_call, compiled_fn, nango, input, deadline, interrupt)
         future.add_done_callback(lambda _: ended.set())
         ended.wait(timeout)
     finally:
@@ -189,6 +192,8 @@ def execute(
     elif not interrupt.fire(ActionCancelled if kind == "cancelled" else ActionTimeout):
         # It ended just now, on its own: its own outcome stands.
         kind, value = future.result()
+    # The run is over, even if a thread stuck in C code has not noticed yet.
+    nango.release_locks()
     duration_ms = (time.perf_counter() - started) * 1000
     result = RunResult(
         recorder=recorder,
@@ -216,7 +221,10 @@ def run_version(
     input: object,
     recorder: Recorder | None = None,
     execution_pk: int | None = None,
+    caller: Caller | None = None,
 ) -> RunResult:
+    """Run a deployed version; a child run (`caller`) gets no more time than its caller
+    has left."""
     try:
         compiled_fn = version.compiled()
     except FunctionFileError as exc:
@@ -225,11 +233,15 @@ def run_version(
             recorder=recorder or Recorder(),
             outcome=Outcome.FAILED,
         )
+    timeout = version.effective_timeout()
+    if caller is not None and caller.deadline is not None:
+        timeout = max(0.0, min(timeout, caller.deadline - time.monotonic()))
     return execute(
         compiled_fn,
         connection,
         input,
-        version.effective_timeout(),
+        timeout,
         recorder,
         execution_pk=execution_pk,
+        depth=caller.depth if caller else 0,
     )

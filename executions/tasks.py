@@ -17,7 +17,7 @@ from django.db import connection as db_connection
 from django.utils.timezone import now
 
 from executions import errors
-from executions.models import TERMINAL, Execution, Outcome
+from executions.models import TERMINAL, Caller, Execution, Outcome
 from executions.queue import claim_next, due_environments, needs_wake
 from executions.runner import run_version
 from nangosite.lib.tasks import enqueue
@@ -41,15 +41,18 @@ _ENDING_FIELDS = (
 )
 
 
-def run_attempt(execution: Execution) -> None:
-    """Run the claimed (running) attempt of an execution and record how it ended."""
+def run_attempt(execution: Execution, caller: Caller | None = None) -> None:
+    """Run the claimed (running) attempt of an execution and record how it ended; a child
+    run (`nango.trigger_action`) within its `caller`'s deadline."""
     version, connection = execution.function_version, execution.connection_record
     if version is None or connection is None:
         # Deleted since the trigger: nothing to run, say so.
         record(execution, failure=errors.gone(), outcome=Outcome.FAILED)
         return
     try:
-        result = run_version(version, connection, execution.input, execution_pk=execution.pk)
+        result = run_version(
+            version, connection, execution.input, execution_pk=execution.pk, caller=caller
+        )
     except Exception:
         log.exception("execution %s: the runner failed", execution.code)
         record(execution, failure=errors.platform_error(), outcome=Outcome.FAILED)
