@@ -9,6 +9,7 @@ from integrations.models import (
     validate_webhook_url,
 )
 from integrations.providers import PROVIDERS, get_provider
+from nango.tree import classify
 
 
 class OAuthAppSerializer(serializers.Serializer):
@@ -147,3 +148,63 @@ class ConnectionListQuery(serializers.Serializer):
     search = serializers.CharField(required=False, max_length=255)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
     page = serializers.IntegerField(required=False, min_value=0, default=0)
+
+
+class FunctionTreeSerializer(serializers.Serializer):
+    """Function files a client posts: tree path (`functions/...`, see `nango/tree.py`) to
+    source, as `nango.tree.read_tree()` reads them from a folder."""
+
+    files = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), allow_empty=False
+    )
+    # Optional: the environment the client means; refused unless it is the key's.
+    environment = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    def validate_files(self, files: dict) -> dict:
+        bad = [path for path in files if classify(path) is None]
+        if bad:
+            raise serializers.ValidationError(
+                [
+                    f"{path}: not an action file (functions/<integration>/actions/<name>.py) "
+                    "or a helper module (functions/<integration>/lib/... or functions/lib/...)"
+                    for path in bad[:20]
+                ],
+                code="invalid_path",
+            )
+        return files
+
+    def validate_environment(self, value: str) -> str:
+        env = self.context["env"]
+        if value and value != env.name:
+            raise serializers.ValidationError(
+                f"The secret key is environment {env.name!r}'s, not {value!r}'s.",
+                code="environment_mismatch",
+            )
+        return value
+
+
+class DeploySerializer(FunctionTreeSerializer):
+    integration = serializers.CharField(required=False, allow_blank=True, default="")
+    action = serializers.CharField(required=False, allow_blank=True, default="")
+    prune = serializers.BooleanField(required=False, default=False)
+    dry_run = serializers.BooleanField(required=False, default=False)
+    commit = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    deployed_by = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=255
+    )
+
+
+class RollbackSerializer(serializers.Serializer):
+    # A version number ("3" or "#3"), a declared version string, or none: the one before.
+    version = serializers.CharField(required=False, allow_null=True, max_length=64)
+    pin = serializers.BooleanField(required=False, default=True)
+    by = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
+
+
+class DryRunSerializer(FunctionTreeSerializer):
+    action = serializers.CharField(max_length=255)
+    connection_id = serializers.CharField(max_length=255)
+    integration = serializers.CharField(required=False, allow_blank=True, default="")
+    input = serializers.JSONField(required=False, allow_null=True, default=None)
+    validation = serializers.BooleanField(required=False, default=False)
+    save = serializers.BooleanField(required=False, default=False)

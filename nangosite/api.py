@@ -20,14 +20,17 @@ from integrations.errors import (
     ActionDisabled,
     ActionNotFound,
     IncompleteConnection,
+    NoEarlierVersion,
     RefreshError,
     UnknownConnection,
     UnknownProvider,
+    UnknownVersion,
 )
 from nangosite.lib.errors import DomainError
 
 log = logging.getLogger(__name__)
 
+# Any other DomainError (a refused deploy, an ambiguous connection…) is 400.
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     UnknownProvider: 400,
     UnknownConnection: 400,
@@ -35,6 +38,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidActionInput: 400,
     ActionNotFound: 404,
     ActionDisabled: 404,
+    UnknownVersion: 404,
+    NoEarlierVersion: 409,
     IdempotencyConflict: 409,
     IdempotencyInProgress: 409,
     RefreshError: 424,

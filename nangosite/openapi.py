@@ -29,6 +29,7 @@ from nangosite.openapi_components import (
     error_answer,
     json_content,
 )
+from nangosite.openapi_functions import function_paths
 
 
 def _params(*names: str) -> list[dict]:
@@ -373,6 +374,7 @@ def static_paths() -> dict:
             )
         },
         "/proxy/{path}": proxy,
+        **function_paths(),
         "/openapi.json": {
             "get": {
                 "summary": "This document (with the caller's actions when a key is sent)",
