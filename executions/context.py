@@ -4,8 +4,9 @@ connection's credentials, metadata, logs, other actions (`trigger_action`) and l
 import json
 import time
 import uuid
+from concurrent.futures import TimeoutError as FuturesTimeout
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils.timezone import now
 
 from executions.locks import Lock
@@ -263,38 +264,34 @@ class ActionContext(NangoBase):
         return resolved(self._note("trigger_action", args, output))
 
     def _run_child(self, request: TriggerRequest) -> object:
+        """Trigger the child on a thread of its own and wait for it until this run's
+        deadline. On its own thread, a timeout or cancel raised into this run's thread
+        cannot stop the child half-way: it ends (before this run's deadline, which nests
+        its own) and is recorded whatever happens here."""
+        from executions.runner import pool  # the runner imports this module
+
         env = self._connection.integration.environment
         caller = Caller(self._execution_pk, self._deadline, self._depth + 1)
-        name = request.action_name
+        child = pool().submit(_child_run, env, request, caller)
+        left = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
         try:
-            if self._execution_pk is None:
-                return self._run_child_unrecorded(env, request, caller)
-            execution = Execution.objects.trigger(env, request, caller=caller)
+            status, body, code = child.result(timeout=left)
+        except FuturesTimeout:
+            child.cancel()  # not started yet: it never will
+            raise ActionTimeout() from None
         except DomainError as exc:  # not found, disabled, unknown connection…
-            raise ActionTriggerError(name, {"code": exc.code, "message": exc.message}) from None
-        status, body = execution.response()
-        code = str(execution.code)
-        self.log(f"trigger_action {name}: execution {code} {execution.status}", "info")
+            error = {"code": exc.code, "message": exc.message}
+            raise ActionTriggerError(request.action_name, error) from None
+        if code:
+            self.log(
+                f"trigger_action {request.action_name}: execution {code} "
+                + ("succeeded" if status == 200 else "failed")
+            )
+        else:
+            self.log(f"trigger_action {request.action_name}: dry run, not recorded")
         if status != 200:
-            raise ActionTriggerError(name, (body or {}).get("error", {}), status, code)
+            raise ActionTriggerError(request.action_name, body["error"], status, code or None)
         return body
-
-    def _run_child_unrecorded(self, env, request: TriggerRequest, caller: Caller) -> object:
-        """A dry run's child: the action's live version, run without an execution."""
-        from executions.runner import run_version  # the runner imports this module
-
-        version = FunctionVersion.objects.runnable(
-            env.pk, request.provider_config_key, request.action_name
-        )
-        connection = Connection.objects.resolve(
-            env, request.provider_config_key, request.connection_id, version.function.integration
-        )
-        result = run_version(version, connection, request.input, caller=caller)
-        self.log(f"trigger_action {request.action_name}: dry run, not recorded", "info")
-        if not result.ok:
-            error = result.failure.body()["error"]
-            raise ActionTriggerError(request.action_name, error, result.failure.status)
-        return result.output
 
     # --- locks ------------------------------------------------------------------------
 
@@ -335,3 +332,27 @@ class ActionContext(NangoBase):
     def _check_lock_key(key: object) -> None:
         if not isinstance(key, str) or not key or len(key) > 255:
             raise ActionError({"message": "a lock key is a string of 1-255 characters"})
+
+
+def _child_run(env, request: TriggerRequest, caller: Caller) -> tuple[int, object, str]:
+    """A child run, on its own pool thread: (HTTP status, body, execution id). A dry run's
+    child (no caller execution) runs the action's live version without a record."""
+    from executions.runner import run_version
+
+    try:
+        if caller.execution_pk is not None:
+            execution = Execution.objects.trigger(env, request, caller=caller)
+            return *execution.response(), str(execution.code)
+        version = FunctionVersion.objects.runnable(
+            env.pk, request.provider_config_key, request.action_name
+        )
+        connection = Connection.objects.resolve(
+            env, request.provider_config_key, request.connection_id, version.function.integration
+        )
+        result = run_version(version, connection, request.input, caller=caller)
+        if result.ok:
+            return 200, result.output, ""
+        return result.failure.status, result.failure.body(), ""
+    finally:
+        # Pool threads outlive runs: no idle connection left on this one.
+        connections.close_all()

@@ -13,6 +13,7 @@ from django.utils.timezone import now
 
 from integrations.functions import FunctionFileError, Loaded, Tree, load_file
 from integrations.models import Environment, Function, FunctionVersion, Integration, Via
+from integrations.versions import forget_live
 from nangosite.lib.errors import DomainError
 
 # Outcomes of a deploy, per function, in the order the table counts them.
@@ -68,6 +69,9 @@ class DeployError(DomainError):
             errors=errors,
         )
 
+    def __str__(self) -> str:
+        return "\n".join([self.message, *self.problems])
+
 
 def deploy(
     env: Environment,
@@ -115,6 +119,10 @@ def deploy(
             changes += _absent(env, files, integration, prune)
         if dry_run:
             transaction.set_rollback(True)
+    if not dry_run:
+        for change in changes:
+            if change.outcome not in ("unchanged", "pinned", "not_in_tree"):
+                forget_live(env.pk, change.integration, change.name)
     return changes
 
 

@@ -67,9 +67,6 @@ class Tree:
             found.append(FunctionFile(kind[1], name, path, self.files[path]))
         return found
 
-    def helpers(self) -> dict[str, str]:
-        return {p: s for p, s in self.files.items() if (classify(p) or ("",))[0] == "helper"}
-
 
 def checksum(source: str, modules: dict[str, str] | None = None) -> str:
     """A version's identity: its source and every helper module it imports."""
@@ -161,7 +158,7 @@ class Loaded:
 
 def load_file(file: FunctionFile, tree: Tree) -> Loaded:
     """Check a function file of `tree` as deploy does: its imports, then its code."""
-    modules = helpers_of(file.filename, file.source, tree.helpers())
+    modules = helpers_of(file.filename, file.source, tree.files)
     return Loaded(file, load_action(file.source, file.filename, modules), modules)
 
 

@@ -104,11 +104,12 @@ def check_reach(importer: str, target: str) -> None:
 
 
 class TreeModules:
-    """The tree's helper files by module name, and the packages (folders) they make."""
+    """The tree's files by module name, and the packages (folders) they make. (Action files
+    are among them only to be refused by name: `check_reach`.)"""
 
     def __init__(self, files: dict[str, str]):
         self.files = files
-        self.by_name = {module_name(p): p for p in files if (classify(p) or ("",))[0] == "helper"}
+        self.by_name = {module_name(p): p for p in files if classify(p)}
         self.packages = {PACKAGE}
         for name, path in self.by_name.items():
             parts = name.split(".")

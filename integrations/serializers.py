@@ -150,12 +150,21 @@ class ConnectionListQuery(serializers.Serializer):
     page = serializers.IntegerField(required=False, min_value=0, default=0)
 
 
+class SourceField(serializers.CharField):
+    """A file's text: a JSON string, never a number DRF would turn into one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("A source must be a string.", code="invalid")
+        return super().to_internal_value(data)
+
+
 class FunctionTreeSerializer(serializers.Serializer):
     """Function files a client posts: tree path (`functions/...`, see `nango/tree.py`) to
     source, as `nango.tree.read_tree()` reads them from a folder."""
 
     files = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False), allow_empty=False
+        child=SourceField(allow_blank=True, trim_whitespace=False), allow_empty=False
     )
     # Optional: the environment the client means; refused unless it is the key's.
     environment = serializers.CharField(required=False, allow_blank=True, max_length=64)

@@ -76,7 +76,7 @@ class Function(models.Model):
             function.pinned = pin
             function.save(update_fields=["pinned"])
         self.pinned = pin
-        _live.pop((self.integration.environment_id, self.integration.unique_key, self.name))
+        forget_live(self.integration.environment_id, self.integration.unique_key, self.name)
         return versions.get(pk=target.pk)
 
     def _version(self, versions, to: int | str | None, live) -> "FunctionVersion":
@@ -119,6 +119,12 @@ _by_pk = TTLCache("FUNCTION_CACHE_SECONDS")
 # Loaded functions by (version id, checksum): a version's code never changes, so a trigger
 # does not even fetch the source once it is here (live() and for_run() defer it).
 _compiled: dict[tuple[int, str], Compiled] = {}
+
+
+def forget_live(env_id: int, provider_config_key: str, name: str) -> None:
+    """After a deploy or a rollback: this process finds the new live version at once (the
+    others within FUNCTION_CACHE_SECONDS)."""
+    _live.pop((env_id, provider_config_key, name))
 
 
 class FunctionVersionQuerySet(models.QuerySet):
