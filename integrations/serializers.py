@@ -186,7 +186,7 @@ class FunctionTreeSerializer(serializers.Serializer):
         env = self.context["env"]
         if value and value != env.name:
             raise serializers.ValidationError(
-                f"The secret key is environment {env.name!r}'s, not {value!r}'s.",
+                f"This secret key belongs to environment {env.name!r}, not {value!r}.",
                 code="environment_mismatch",
             )
         return value
