@@ -202,8 +202,9 @@ class Execution(models.Model):
     )
     function_version = models.ForeignKey(FunctionVersion, models.SET_NULL, null=True, blank=True)
     # The run whose function triggered this one (`nango.trigger_action`); its `children`.
+    # Indexed only where set (below): most runs have no parent, and every trigger inserts.
     parent = models.ForeignKey(
-        "self", models.SET_NULL, null=True, blank=True, related_name="children"
+        "self", models.SET_NULL, null=True, blank=True, related_name="children", db_index=False
     )
     provider_config_key = models.CharField(max_length=255)
     connection_id = models.CharField("connection id", max_length=255)
@@ -260,6 +261,10 @@ class Execution(models.Model):
             ),
             # The admin's search and filter by connection id.
             models.Index(fields=["connection_id", "created"], name="execution_connection_id"),
+            # A run's children (`trigger_action`), and their SET NULL when a parent is pruned.
+            models.Index(
+                fields=["parent"], condition=Q(parent__isnull=False), name="execution_children"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
