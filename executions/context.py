@@ -1,9 +1,11 @@
 """The `nango` object an action's `exec(nango, input)` receives: provider calls with the
 connection's credentials, metadata, logs, other actions (`trigger_action`) and locks."""
 
+import asyncio
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 
 from django.db import connections, transaction
@@ -13,7 +15,7 @@ from executions.locks import Lock
 from executions.models import Caller, Execution, TriggerRequest
 from integrations.credentials import fresh_credentials
 from integrations.errors import IncompleteConnection, RefreshError
-from integrations.models import Connection, FunctionVersion
+from integrations.models import Connection, Environment, FunctionVersion
 from integrations.recorder import Recorder, secrets_of
 from nango.context import NangoBase
 from nango.errors import ActionError, ActionTriggerError, HttpError, NetworkError
@@ -270,9 +272,9 @@ class ActionContext(NangoBase):
         its own) and is recorded whatever happens here."""
         from executions.runner import pool  # the runner imports this module
 
-        env = self._connection.integration.environment
+        env_id = self._connection.integration.environment_id
         caller = Caller(self._execution_pk, self._deadline, self._depth + 1)
-        child = pool().submit(_child_run, env, request, caller)
+        child = pool().submit(_child_run, env_id, request, caller)
         left = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
         try:
             status, body, code = child.result(timeout=left)
@@ -306,7 +308,9 @@ class ActionContext(NangoBase):
             raise ActionError({"message": f"ttl must be within 0-{MAX_LOCK_TTL_SECONDS} seconds"})
         self._lock_owner = self._lock_owner or uuid.uuid4().hex
         env_id = self._connection.integration.environment_id
-        got = Lock.objects.try_acquire(env_id, key, self._lock_owner, ttl, self._execution_pk)
+        got = _database(
+            Lock.objects.try_acquire, env_id, key, self._lock_owner, ttl, self._execution_pk
+        )
         return resolved(self._note("try_acquire_lock", [key, ttl], got))
 
     def release_lock(self, key: str) -> bool:
@@ -315,11 +319,11 @@ class ActionContext(NangoBase):
         released = False
         if self._lock_owner is not None:
             env_id = self._connection.integration.environment_id
-            released = Lock.objects.release(env_id, key, self._lock_owner)
+            released = _database(Lock.objects.release, env_id, key, self._lock_owner)
         return resolved(self._note("release_lock", [key], released))
 
     def release_all_locks(self) -> int:
-        count = self.release_locks()
+        count = _database(self.release_locks)
         return resolved(self._note("release_all_locks", [], count))
 
     def release_locks(self) -> int:
@@ -334,12 +338,13 @@ class ActionContext(NangoBase):
             raise ActionError({"message": "a lock key is a string of 1-255 characters"})
 
 
-def _child_run(env, request: TriggerRequest, caller: Caller) -> tuple[int, object, str]:
+def _child_run(env_id: int, request: TriggerRequest, caller: Caller) -> tuple[int, object, str]:
     """A child run, on its own pool thread: (HTTP status, body, execution id). A dry run's
     child (no caller execution) runs the action's live version without a record."""
     from executions.runner import run_version
 
     try:
+        env = Environment.objects.get(pk=env_id)
         if caller.execution_pk is not None:
             execution = Execution.objects.trigger(env, request, caller=caller)
             return *execution.response(), str(execution.code)
@@ -356,3 +361,21 @@ def _child_run(env, request: TriggerRequest, caller: Caller) -> tuple[int, objec
     finally:
         # Pool threads outlive runs: no idle connection left on this one.
         connections.close_all()
+
+
+def _database(work, *args):
+    """Run database work for the function. Django refuses it on a thread running an event
+    loop (an `async def` exec): there it runs on a thread of its own, waited for."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return work(*args)
+    with ThreadPoolExecutor(1, thread_name_prefix="action-db") as one:
+        return one.submit(_closing, work, *args).result()
+
+
+def _closing(work, *args):
+    try:
+        return work(*args)
+    finally:
+        connections.close_all()  # the thread ends: so does its connection

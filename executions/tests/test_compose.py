@@ -1,10 +1,10 @@
 """Functions that call other actions (`nango.trigger_action`) and take locks."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
+import responses
 from django.utils.timezone import now
 
 from conftest import deploy_source, make_connection, trigger
@@ -209,34 +209,59 @@ def test_bad_lock_arguments_are_the_functions_error(tworld, api, call):
 
 
 def test_two_concurrent_runs_contend_for_one_lock(tworld, api):
-    # The first run holds "nightly" until the test takes "go" (it polls for that).
+    # The first run holds the lock while the provider keeps it waiting; meanwhile a second
+    # run of the same action asks for the lock.
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(request):
+        entered.set()
+        release.wait(20)
+        return 200, {}, "{}"
+
     deploy_body(
         tworld,
         "exclusive",
         'if not nango.try_acquire_lock("nightly", 30):\n    return {"acquired": False}\n'
-        "for _ in range(1000):\n"
-        '    if not nango.try_acquire_lock("go", 30):\n'
-        '        return {"acquired": True}\n'
-        '    nango.release_lock("go")\n'
-        "    time.sleep(0.01)\n"
-        'return {"acquired": "never told to go"}',
+        'nango.get("/hold")\nreturn {"acquired": True}',
     )
     results = {}
-    thread = threading.Thread(target=lambda: results.update(first=trigger(api, "exclusive")))
-    thread.start()
-    try:
-        for _ in range(1000):
-            if Lock.objects.filter(key="nightly").exists():
-                break
-            time.sleep(0.01)
-        second = trigger(api, "exclusive")
-        assert second.json() == {"acquired": False}
-    finally:
-        Lock.objects.create(
-            environment=tworld.env, key="go", owner="t" * 32, expires=now() + timedelta(minutes=1)
-        )
-        thread.join(20)
+    with responses.RequestsMock() as mock:
+        mock.add_callback("GET", "https://api.github.com/hold", callback=hold)
+        thread = threading.Thread(target=lambda: results.update(first=trigger(api, "exclusive")))
+        thread.start()
+        try:
+            assert entered.wait(20)
+            second = trigger(api, "exclusive")
+        finally:
+            release.set()
+            thread.join(20)
+    assert second.json() == {"acquired": False}
     assert results["first"].json() == {"acquired": True}
     first = execution_of(results["first"])
     assert first.started < execution_of(second).finished < first.finished  # they overlapped
-    assert list(Lock.objects.values_list("key", flat=True)) == ["go"]
+    assert Lock.objects.count() == 0
+    # Released when the first run ended: a third run takes it.
+    with responses.RequestsMock() as mock:
+        mock.get("https://api.github.com/hold", json={})
+        assert trigger(api, "exclusive").json() == {"acquired": True}
+
+
+def test_an_async_function_awaits_other_actions_and_locks(tworld, api):
+    deploy_body(tworld, "child", "return [1, 2]")
+    deploy_source(
+        tworld.github,
+        "parent",
+        """
+        from nango import create_action
+
+        async def run(nango, input):
+            got = await nango.try_acquire_lock("k", 5)
+            items = await nango.trigger_action("child")
+            released = await nango.release_lock("k")
+            return {"got": got, "items": items, "released": released}
+
+        action = create_action(description="p", input={"type": "null"}, output={}, exec=run)
+        """,
+    )
+    r = trigger(api, "parent")
+    assert r.json() == {"got": True, "items": [1, 2], "released": True}
