@@ -119,6 +119,20 @@ class Team:
         assert done.returncode == 0, f"nango {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
+    def pytest_passes(self, python: str, *options: str) -> None:
+        """The repository's generated tests pass with that Python's pytest, run there."""
+        environ = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        done = subprocess.run(
+            [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options],
+            cwd=self.repo,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "1 passed" in done.stdout
+
     def trigger(self, action: str, input=None, key: str = "gh"):
         return self.platform.trigger(action, input, connection="alice", key=key, session=self.api)
 
@@ -211,17 +225,8 @@ def test_a_dry_run_writes_the_fixture_and_the_generated_tests_pass_there(team):
 
     out = team.ok("generate-tests")
     assert out == "wrote functions/gh/tests/test_gh.py\n"
-    environ = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:django", "-p", "no:cacheprovider"],
-        cwd=team.repo,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 passed" in done.stdout
+    # This venv has pytest-django too: not for this repository's tests.
+    team.pytest_passes(sys.executable, "-p", "no:django")
 
 
 def test_rollback_pins_an_earlier_version_and_prune_disables_what_left_the_tree(team):
@@ -423,13 +428,4 @@ def test_the_package_installs_alone_and_its_cli_and_tests_run_without_the_platfo
     # The fixture recorded earlier no longer matches the tree (the earlier test changed
     # whoami back): record it again, as a developer would, and the tests pass.
     assert "saved functions/gh/tests/whoami.json" in nango("dryrun", "whoami", "alice", "--save")
-    done = subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=team.repo,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 passed" in done.stdout
+    team.pytest_passes(python)

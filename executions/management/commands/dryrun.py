@@ -51,12 +51,10 @@ class Command(BaseCommand):
         out, warnings = dryrun_lines(answer)
         for warning in warnings:
             self.stderr.write(warning)
-        if not answer["ok"]:
-            for line in out:
-                self.stdout.write(line)
-            raise CommandError(failure_text(answer))
         for line in out:
             self.stdout.write(line)
+        if not answer["ok"]:
+            raise CommandError(failure_text(answer))
         if save:
             path = write_fixture(root, run.integration, run.stem, answer["fixture"])
             self.stdout.write(f"saved {path}")
