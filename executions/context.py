@@ -243,6 +243,12 @@ class ActionContext(NangoBase):
         another integration's action) name another. Raises ActionTriggerError when the
         action failed or could not run."""
         self._check_deadline()
+        try:
+            json.dumps(input, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ActionError(
+                {"message": f"trigger_action: the input is not JSON: {exc}"}
+            ) from None
         args = [action, input, connection_id, provider_config_key]
         request = TriggerRequest(
             provider_config_key=provider_config_key or self.provider_config_key,

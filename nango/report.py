@@ -4,7 +4,8 @@ API answers: one rendering of a deploy, a dry run and a version history for both
 import json
 
 LABELS = {"not_in_tree": "not in the tree", "disabled": "disabled (pruned)"}
-# The summary always names these three; the others only when they happened.
+# The summary line names these three (as it always has); a second line the others, when
+# they happened.
 ALWAYS = ("created", "updated", "unchanged")
 SUMMARY_WORDS = {
     "restored": "restored",
@@ -37,12 +38,13 @@ def deploy_lines(answer: dict) -> list[str]:
                 line += "  with " + ", ".join(_short(m) for m in change["modules"])
             lines.append(line.rstrip())
     counts = answer["summary"]
-    parts = [f"{counts.get(k, 0)} {k}" for k in ALWAYS]
-    parts += [f"{counts[k]} {word}" for k, word in SUMMARY_WORDS.items() if counts.get(k)]
-    where = f"in {answer['environment']}"
+    line = ", ".join(f"{counts.get(k, 0)} {k}" for k in ALWAYS) + f" in {answer['environment']}"
     if answer.get("dry_run"):
-        where += " (dry run: nothing was stored)"
-    lines.append(", ".join(parts) + f" {where}")
+        line += " (dry run: nothing was stored)"
+    lines.append(line)
+    more = [f"{counts[k]} {word}" for k, word in SUMMARY_WORDS.items() if counts.get(k)]
+    if more:
+        lines.append("and " + ", ".join(more))
     return lines
 
 
