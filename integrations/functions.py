@@ -93,6 +93,8 @@ def helpers_of(filename: str, source: str, files: dict[str, str]) -> dict[str, s
             tree = ast.parse(text, path)
         except SyntaxError as exc:
             raise FunctionFileError(path, exc.lineno or 0, f"syntax error: {exc.msg}") from None
+        except ValueError as exc:  # a NUL character
+            raise FunctionFileError(path, 1, f"syntax error: {exc}") from None
         try:
             reached = list(imports_in(path, tree, modules))
         except FileRefused as exc:
@@ -122,6 +124,8 @@ def load_action(source: str, filename: str, modules: dict[str, str] | None = Non
         code = compile(source, filename, "exec")
     except SyntaxError as exc:
         raise FunctionFileError(filename, exc.lineno or 0, f"syntax error: {exc.msg}") from None
+    except ValueError as exc:  # a NUL character
+        raise FunctionFileError(filename, 1, f"syntax error: {exc}") from None
     modules = modules or {}
     for path, text in {filename: source, **modules}.items():
         _register_source(path, text)
@@ -129,7 +133,7 @@ def load_action(source: str, filename: str, modules: dict[str, str] | None = Non
     namespace = importer.namespace(filename)
     try:
         exec(code, namespace)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # module code that exits is a broken file too
         path, line = _location(exc, {filename, *modules}) or (filename, 0)
         raise FunctionFileError(path, line, f"{type(exc).__name__} while loading: {exc}") from None
     actions = [v for v in namespace.values() if isinstance(v, Action) and v.filename == filename]
@@ -168,6 +172,8 @@ def check_action(action: Action, filename: str) -> None:
 
     if not callable(action.exec):
         raise refuse("exec must be a function")
+    if len(action.version) > 64:
+        raise refuse("version must be at most 64 characters")
     if not isinstance(action.description, str) or not action.description.strip():
         raise refuse("description is required")
     if action.timeout is not None and not (

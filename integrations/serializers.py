@@ -156,6 +156,10 @@ class SourceField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             raise serializers.ValidationError("A source must be a string.", code="invalid")
+        try:
+            data.encode()
+        except UnicodeEncodeError:
+            raise serializers.ValidationError("A source must be UTF-8 text.", code="invalid")
         return super().to_internal_value(data)
 
 
@@ -170,7 +174,12 @@ class FunctionTreeSerializer(serializers.Serializer):
     environment = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
     def validate_files(self, files: dict) -> dict:
-        bad = [path for path in files if classify(path) is None]
+        # As long as a version's filename and a function's name may be.
+        bad = [
+            path
+            for path in files
+            if classify(path) is None or len(path) > 512 or len(classify(path)[2]) > 255
+        ]
         if bad:
             raise serializers.ValidationError(
                 [

@@ -179,3 +179,31 @@ def test_dry_run_and_prune_over_http(world, api):
     r = post(api, {"files": files(), "prune": True})
     assert r.json()["summary"]["disabled"] == 1
     assert Function.objects.get(name="post").enabled is False
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"files": {"functions/github/actions/x.py": "\\ud800"}}',
+        '{"files": {"functions/github/actions/x.py": "\\u0000"}}',
+        '{"files": {"functions/github/actions/' + "x" * 600 + '.py": ""}}',
+    ],
+    ids=["lone surrogate", "NUL", "long path"],
+)
+def test_text_that_cannot_be_stored_is_refused(world, api, raw):
+    r = api.post("/functions/deploy", raw, content_type="application/json")
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_body")
+    assert Function.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("raise SystemExit(3)\n", "create_issue.py:1: SystemExit while loading: 3"),
+        (GOOD.replace('version="1.0.0"', 'version="1" * 65'), "version must be at most 64"),
+    ],
+)
+def test_a_file_that_would_break_the_server_is_a_deploy_error(world, api, source, message):
+    r = post(api, {"files": files(**{"functions/github/actions/create_issue.py": source})})
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_functions")
+    assert message in r.json()["error"]["errors"][0]["message"]
