@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The platform's packages, then the nango package (SDK, client, `nango` CLI) editable, so
+# the venv's `nango` command runs this tree's code.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
 # The official @nangohq/node and @nangohq/frontend, for the end-to-end compatibility tests

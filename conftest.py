@@ -14,7 +14,7 @@ from django_q.conf import Conf
 from rest_framework.test import APIClient
 
 from integrations.deploy import deploy
-from integrations.functions import FunctionFile
+from integrations.functions import Tree
 from integrations.models import Connection, Environment, Integration
 
 SECRET = "5a0e2b4c-1111-4222-8333-444455556666"
@@ -172,11 +172,13 @@ def expiring_credentials(minutes: int = -1, token: str = "old-token") -> dict:
     }
 
 
-def deploy_source(integration: Integration, name: str, source: str):
-    """Deploy one action from source text, as `manage.py deploy` would."""
+def deploy_source(integration: Integration, name: str, source: str, helpers: dict | None = None):
+    """Deploy one action from source text, as `manage.py deploy` would; `helpers` are
+    more files of its tree (tree path to source)."""
     filename = f"functions/{integration.unique_key}/actions/{name.replace('-', '_')}.py"
-    file = FunctionFile(integration.unique_key, name, filename, textwrap.dedent(source))
-    return deploy(integration.environment, [file])
+    files = {filename: textwrap.dedent(source)}
+    files.update({path: textwrap.dedent(text) for path, text in (helpers or {}).items()})
+    return deploy(integration.environment, Tree(files), action=name)
 
 
 class World:

@@ -18,11 +18,11 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.dateparse import parse_datetime
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timezone import is_naive, make_aware
 
 from executions import dashboard
-from executions.models import TERMINAL, Execution, RetryRefused, Status
+from executions.models import TERMINAL, Execution, Lock, RetryRefused, Status
 from integrations.models import Function, Integration
 from nangosite.lib.pretty import json_html
 
@@ -448,6 +448,19 @@ def detail_context(e: Execution) -> dict:
         url = reverse("admin:integrations_functionversion_change", args=[version.pk])
         label = f"#{version.number} {version.version}".strip()
         summary.append(("Function version", format_html('<a href="{}">{}</a>', url, label)))
+    if e.parent_id is not None:
+        parent = Execution.objects.filter(pk=e.parent_id).values("pk", "action_name").first()
+        if parent:
+            url = reverse("admin:executions_execution_change", args=[parent["pk"]])
+            summary.append(
+                ("Triggered by", format_html('<a href="{}">{}</a>', url, parent["action_name"]))
+            )
+    children = e.children.order_by("created", "pk").values_list("pk", "action_name", "status")
+    if links := [
+        (reverse("admin:executions_execution_change", args=[pk]), name, status)
+        for pk, name, status in children[:50]
+    ]:
+        summary.append(("Triggered", format_html_join(", ", '<a href="{}">{}</a> ({})', links)))
     if e.status == Status.QUEUED and e.next_attempt_at:
         summary.append(("Next attempt at", e.next_attempt_at))
     if e.cancel_requested:
@@ -506,3 +519,29 @@ def _deliveries(e: Execution) -> list[dict] | None:
             url = ""
         rows.append({"delivery": d, "admin_url": url, "latency": _ms(d.last_latency_ms)})
     return rows
+
+
+@admin.register(Lock)
+class LockAdmin(admin.ModelAdmin):
+    """Locks functions hold (`nango.try_acquire_lock`), read-only: a run releases its own
+    when it ends, and an expired one is free for the next run that asks."""
+
+    list_display = ["key", "environment", "execution_link", "acquired", "expires"]
+    list_filter = ["environment"]
+    list_select_related = ["environment"]
+    search_fields = ["key"]
+    fields = ["key", "environment", "execution_link", "acquired", "expires"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Held by")
+    def execution_link(self, obj):
+        if obj.execution_id is None:
+            return "a dry run"
+        url = reverse("admin:executions_execution_change", args=[obj.execution_id])
+        return format_html('<a href="{}">execution {}</a>', url, obj.execution_id)

@@ -17,6 +17,9 @@ from executions.errors import (
     IdempotencyInProgress,
     InvalidActionInput,
 )
+
+# The locks functions take are models of this app too.
+from executions.locks import Lock  # noqa: F401
 from integrations.errors import ActionDisabled, ActionNotFound, TooManyRequests, UnknownConnection
 from integrations.models import Connection, Environment, FunctionVersion
 from nangosite.lib import metrics, sql, tracing
@@ -66,6 +69,19 @@ class TriggerRequest:
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Caller:
+    """The run whose function triggers another action (`nango.trigger_action`): the new
+    run is its child execution and must end within its deadline."""
+
+    # The calling run's execution; None for a dry run, whose children are not recorded.
+    execution_pk: int | None
+    # time.monotonic() by which the calling run must end; None for no limit.
+    deadline: float | None
+    # 1 for an action a triggered run calls, 2 for one that action calls…
+    depth: int = 1
+
+
 class RetryRefused(DomainError):
     code = "retry_refused"
 
@@ -100,11 +116,13 @@ class ExecutionQuerySet(models.QuerySet):
         request: TriggerRequest,
         connection: Connection | None = None,
         rate_limit: bool = True,
+        caller: Caller | None = None,
     ) -> "Execution":
         """Run (sync) or queue (async) the action a trigger names; the execution, ended
         when sync. Every entrance calls this: `POST /action/trigger`,
         `POST /actions/<integration>/<action>`, MCP's `tools/call` (with its `connection`
-        already loaded) and the admin's retry (without `rate_limit`).
+        already loaded), the admin's retry (without `rate_limit`), and a function's
+        `nango.trigger_action` (sync, with its `caller`: the run becomes its child).
 
         Raises TooManyRequests (over the environment's triggers a second, or its cap on
         queued runs), UnknownProvider, UnknownConnection, ActionNotFound, ActionDisabled,
@@ -113,9 +131,10 @@ class ExecutionQuerySet(models.QuerySet):
         """
         if tracing.active():  # the trigger span is the root of the run's trace
             return tracing.trigger(
-                request, lambda code: self._trigger(env, request, connection, rate_limit, code)
+                request,
+                lambda code: self._trigger(env, request, connection, rate_limit, caller, code),
             )
-        return self._trigger(env, request, connection, rate_limit)
+        return self._trigger(env, request, connection, rate_limit, caller)
 
     def _trigger(
         self,
@@ -123,6 +142,7 @@ class ExecutionQuerySet(models.QuerySet):
         request: TriggerRequest,
         connection: Connection | None,
         rate_limit: bool,
+        caller: "Caller | None",
         code: uuid.UUID | None = None,
     ) -> "Execution":
         from executions import tasks  # tasks runs what this creates, and imports this module
@@ -166,6 +186,7 @@ class ExecutionQuerySet(models.QuerySet):
                 # A sync run is written once, when it ends; with a key, first (the key's
                 # unique constraint is what makes a concurrent replay wait for it).
                 deferred=not request.is_async and not digest,
+                parent_pk=caller.execution_pk if caller else None,
             )
         except IntegrityError:
             if not digest:
@@ -178,7 +199,7 @@ class ExecutionQuerySet(models.QuerySet):
         if execution.is_async:
             tasks.wake_for(execution, env.action_concurrency)
         else:
-            tasks.run_attempt(execution)
+            tasks.run_attempt(execution, caller)
         return execution
 
     def _check_queue_room(self, env: Environment) -> None:
@@ -229,6 +250,11 @@ class Execution(models.Model):
         Connection, models.SET_NULL, null=True, blank=True, verbose_name="connection"
     )
     function_version = models.ForeignKey(FunctionVersion, models.SET_NULL, null=True, blank=True)
+    # The run whose function triggered this one (`nango.trigger_action`); its `children`.
+    # Indexed only where set (below): most runs have no parent, and every trigger inserts.
+    parent = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="children", db_index=False
+    )
     provider_config_key = models.CharField(max_length=255)
     connection_id = models.CharField("connection id", max_length=255)
     action_name = models.CharField(max_length=255)
@@ -284,6 +310,10 @@ class Execution(models.Model):
             ),
             # The admin's search and filter by connection id.
             models.Index(fields=["connection_id", "created"], name="execution_connection_id"),
+            # A run's children (`trigger_action`), and their SET NULL when a parent is pruned.
+            models.Index(
+                fields=["parent"], condition=Q(parent__isnull=False), name="execution_children"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -318,6 +348,7 @@ class Execution(models.Model):
         request_hash: str = "",
         code: uuid.UUID | None = None,
         deferred: bool = False,
+        parent_pk: int | None = None,
     ) -> "Execution":
         """The row of a new trigger. A sync run starts at once, so its row is born running.
 
@@ -352,6 +383,8 @@ class Execution(models.Model):
             attempt_log=[],
             cancel_requested=False,
         )
+        if parent_pk is not None:
+            values["parent_id"] = parent_pk
         execution = cls(**values)
         execution.connection_record, execution.function_version = connection, version
         if not deferred:
@@ -580,7 +613,18 @@ class Execution(models.Model):
             "error": self.error,
             "logs": self.logs,
             "provider_calls": self.provider_calls,
+            "parent_id": self.parent_code(),
+            "children": [
+                str(c)
+                for c in self.children.order_by("created", "pk").values_list("code", flat=True)
+            ],
         }
+
+    def parent_code(self) -> str | None:
+        if self.parent_id is None:
+            return None
+        code = Execution.objects.filter(pk=self.parent_id).values_list("code", flat=True).first()
+        return str(code) if code else None
 
 
 # The columns an execution's INSERT writes (all but the pk): `write_row`.

@@ -25,7 +25,7 @@ from executions import errors
 from executions.context import ActionCancelled, ActionContext, ActionTimeout, RefreshFailed
 from executions.errors import Failure
 from executions.heartbeat import watch
-from executions.models import Outcome
+from executions.models import Caller, Outcome
 from integrations.functions import Compiled, FunctionFileError, schema_errors
 from integrations.models import Connection, FunctionVersion
 from integrations.recorder import Recorder
@@ -97,14 +97,15 @@ class _Interrupt:
                 continue
 
 
-def _trimmed_stack(exc: BaseException, filename: str) -> list[str]:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+def _trimmed_stack(exc: BaseException, files: frozenset[str]) -> list[str]:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in files]
     lines = [f'File "{f.filename}", line {f.lineno}, in {f.name}: {f.line}' for f in frames]
     return lines[-10:]
 
 
-def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Interrupt):
+def _call(compiled_fn: Compiled, nango: ActionContext, input, deadline: float, interrupt):
     """Runs on a pool thread. Returns ("ok", output) or ("failed", Failure)."""
+    action = compiled_fn.action
     interrupt.thread_id = threading.get_ident()
     try:
         if action.is_async:
@@ -130,7 +131,7 @@ def _call(action, nango: ActionContext, input, deadline: float, interrupt: _Inte
     except NetworkError as exc:
         return "failed", errors.network_error(type(exc).__name__, str(exc))
     except Exception as exc:  # any bug in the function is the function's error, reported
-        stack = _trimmed_stack(exc, action.filename)
+        stack = _trimmed_stack(exc, compiled_fn.files or frozenset({action.filename}))
         message = nango._recorder.redact(str(exc))[:2000]
         return "failed", errors.internal_error(type(exc).__name__, message, stack)
     finally:
@@ -183,12 +184,14 @@ def execute(
     validate: bool = True,
     execution_pk: int | None = None,
     on_long_run: Callable[[], int] | None = None,
+    depth: int = 0,
 ) -> RunResult:
     """Run a loaded action; never raises for anything the function does.
 
     `execution_pk`: the run's row, watched for cancels while it runs. `on_long_run`: for a
     run whose row is not written yet, writes it (returning its pk) once the run has gone
-    on for SYNC_RECORD_AFTER_SECONDS.
+    on for SYNC_RECORD_AFTER_SECONDS. `depth` counts the `nango.trigger_action` calls that
+    led to this run.
     """
     recorder = recorder or Recorder()
     if validate:
@@ -199,7 +202,6 @@ def execute(
             )
     started = time.perf_counter()
     deadline = time.monotonic() + timeout
-    nango = ActionContext(connection, recorder, deadline)
     interrupt = _Interrupt()
     ended, cancelled = threading.Event(), threading.Event()
 
@@ -207,22 +209,22 @@ def execute(
         cancelled.set()
         ended.set()
 
+    row = _Row(execution_pk, on_long_run, on_cancel)
+    nango = ActionContext(connection, recorder, deadline, row, depth)
     if execution_pk is not None:
         watch.add(execution_pk, on_cancel)
     try:
-        future = pool().submit(_call, compiled_fn.action, nango, input, deadline, interrupt)
+        future = pool().submit(_call, compiled_fn, nango, input, deadline, interrupt)
         future.add_done_callback(lambda _: ended.set())
         if on_long_run is not None:
             # A run without a row yet gets it once it runs long, so that it shows (and can
             # be cancelled) while it runs.
             if not ended.wait(min(settings.SYNC_RECORD_AFTER_SECONDS, timeout)):
-                execution_pk = _written(on_long_run)
-                if execution_pk is not None:
-                    watch.add(execution_pk, on_cancel)
+                row()
         ended.wait(max(0.0, deadline - time.monotonic()))
     finally:
-        if execution_pk is not None:
-            watch.remove(execution_pk)
+        if row.pk is not None:
+            watch.remove(row.pk)
     kind, value = "cancelled" if cancelled.is_set() else "timeout", None
     if future.done():
         kind, value = future.result()
@@ -231,6 +233,8 @@ def execute(
     elif not interrupt.fire(ActionCancelled if kind == "cancelled" else ActionTimeout):
         # It ended just now, on its own: its own outcome stands.
         kind, value = future.result()
+    # The run is over, even if a thread stuck in C code has not noticed yet.
+    nango.release_locks()
     duration_ms = (time.perf_counter() - started) * 1000
     result = RunResult(
         recorder=recorder,
@@ -253,13 +257,28 @@ def execute(
     return result
 
 
-def _written(write_row: Callable[[], int]) -> int | None:
-    try:
-        return write_row()
-    except DatabaseError:
-        # The run goes on; its end is written (and retried) when it ends.
-        log.warning("could not write the row of a long-running sync run", exc_info=True)
-        return None
+class _Row:
+    """The run's execution row, as its pk: the one it has, or, for a sync run whose row is
+    written when it ends, the one it gets when written earlier: when the run goes on long,
+    or when its function needs it (the parent of a `trigger_action`, a lock's holder).
+    Called from the waiting thread and the function's thread alike: written once."""
+
+    def __init__(self, pk: int | None, write: Callable[[], int] | None, on_cancel) -> None:
+        self.pk, self._write, self._on_cancel = pk, write, on_cancel
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int | None:
+        with self._lock:
+            if self.pk is None and self._write is not None:
+                write, self._write = self._write, None
+                try:
+                    self.pk = write()
+                except DatabaseError:
+                    # The run goes on; its end is written (and retried) when it ends.
+                    log.warning("could not write the row of a running sync run", exc_info=True)
+                if self.pk is not None:
+                    watch.add(self.pk, self._on_cancel)
+            return self.pk
 
 
 def run_version(
@@ -269,7 +288,11 @@ def run_version(
     recorder: Recorder | None = None,
     execution_pk: int | None = None,
     on_long_run: Callable[[], int] | None = None,
+    caller: Caller | None = None,
 ) -> RunResult:
+    """Run a deployed version. A child run (`caller`) must end before its caller's
+    deadline, with time left for the caller to take its answer: it gets what the caller
+    has left less a tenth of that (at most a second)."""
     try:
         compiled_fn = version.compiled()
     except FunctionFileError as exc:
@@ -278,12 +301,17 @@ def run_version(
             recorder=recorder or Recorder(),
             outcome=Outcome.FAILED,
         )
+    timeout = version.effective_timeout()
+    if caller is not None and caller.deadline is not None:
+        left = caller.deadline - time.monotonic()
+        timeout = max(0.0, min(timeout, left - min(left * 0.1, 1.0)))
     return execute(
         compiled_fn,
         connection,
         input,
-        version.effective_timeout(),
+        timeout,
         recorder,
         execution_pk=execution_pk,
         on_long_run=on_long_run,
+        depth=caller.depth if caller else 0,
     )

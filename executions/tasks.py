@@ -18,7 +18,7 @@ from django.utils.timezone import now
 
 from executions import errors, report
 from executions.heartbeat import watch
-from executions.models import TERMINAL, Execution, Outcome
+from executions.models import TERMINAL, Caller, Execution, Outcome
 from executions.queue import claim_next, missing_loops, needs_wake
 from executions.runner import run_version
 from integrations.recorder import Recorder
@@ -50,8 +50,9 @@ _ENDING_FIELDS = (
 TRANSIENT = (OperationalError, InterfaceError)
 
 
-def run_attempt(execution: Execution) -> None:
-    """Run the claimed (running) attempt of an execution and record how it ended.
+def run_attempt(execution: Execution, caller: Caller | None = None) -> None:
+    """Run the claimed (running) attempt of an execution and record how it ended; a child
+    run (`nango.trigger_action`) within its `caller`'s deadline.
 
     The run is held by this process's heartbeat from here until its end is written, also
     while that write waits for the database to come back: it is never presumed dead, and
@@ -59,11 +60,13 @@ def run_attempt(execution: Execution) -> None:
     """
     if tracing.active():
         with tracing.attempt(execution) as trace:
-            return _run_attempt(execution, Recorder(trace=trace))
-    return _run_attempt(execution)
+            return _run_attempt(execution, caller, Recorder(trace=trace))
+    return _run_attempt(execution, caller)
 
 
-def _run_attempt(execution: Execution, recorder: Recorder | None = None) -> None:
+def _run_attempt(
+    execution: Execution, caller: Caller | None = None, recorder: Recorder | None = None
+) -> None:
     if execution.pk is not None:
         watch.add(execution.pk)
 
@@ -86,6 +89,7 @@ def _run_attempt(execution: Execution, recorder: Recorder | None = None) -> None
                 recorder,
                 execution_pk=execution.pk,
                 on_long_run=write_long_run if execution.pk is None else None,
+                caller=caller,
             )
         except Exception:
             log.exception("execution %s: the runner failed", execution.code)

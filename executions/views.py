@@ -9,8 +9,11 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from executions import trigger_request
+from executions.dryrun import dry_run
 from executions.models import Execution
 from integrations.auth import lean_post_view
+from integrations.functions import Tree
+from integrations.serializers import DryRunSerializer
 from nangosite.api import ApiError, QuerySerializer, invalid, raw_json, read_json
 
 
@@ -93,3 +96,25 @@ def execution_cancel(request, id: str) -> Response:
     if not execution.cancel():
         raise ApiError(409, "already_finished", f"The execution is already {execution.status}.")
     return Response(execution.to_api(), status=200 if execution.is_terminal else 202)
+
+
+@api_view(["POST"])
+def dryrun(request) -> Response:
+    """`POST /functions/dryrun`: run an action of the posted files against a connection,
+    with its credentials (which stay here), storing nothing; with `save`, the answer
+    carries the fixture for the client to write."""
+    body = DryRunSerializer(data=request.data, context={"env": request.auth})
+    if not body.is_valid():
+        raise invalid("invalid_body", body.errors)
+    data = body.validated_data
+    run = dry_run(
+        request.auth,
+        Tree(data["files"]),
+        data["action"],
+        data["connection_id"],
+        data["input"],
+        integration=data["integration"],
+        validate=data["validation"],
+        save=data["save"],
+    )
+    return Response(run.to_api())

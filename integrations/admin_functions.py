@@ -1,5 +1,6 @@
 """Staff admin for deployed functions: each action's active version, schemas and source
-(highlighted), every earlier version, a diff between two versions, enable/disable."""
+(highlighted) with its helper modules, every earlier version and who deployed it, a diff
+between two versions, enable/disable, make an earlier version live (rollback) and unpin."""
 
 import json
 import re
@@ -8,19 +9,29 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from integrations.models import Function, FunctionVersion
+from integrations.models import Function, FunctionVersion, Via
 from nangosite.lib.pretty import diff_html, json_html, python_html
 
 
 class VersionInline(admin.TabularInline):
     model = FunctionVersion
-    fields = ["number_link", "version", "active", "description", "checksum_short", "deployed_at"]
+    fields = [
+        "number_link",
+        "version",
+        "active",
+        "description",
+        "helpers",
+        "checksum_short",
+        "deployed_at",
+        "deployed",
+        "commit_short",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -33,6 +44,18 @@ class VersionInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="Helpers")
+    def helpers(self, obj) -> str:
+        return ", ".join(p.removeprefix("functions/") for p in sorted(obj.modules)) or "—"
+
+    @admin.display(description="Deployed by")
+    def deployed(self, obj) -> str:
+        return deployer(obj)
+
+    @admin.display(description="Commit")
+    def commit_short(self, obj) -> str:
+        return short_commit(obj.commit)
+
     @admin.display(description="#")
     def number_link(self, obj):
         url = reverse("admin:integrations_functionversion_change", args=[obj.pk])
@@ -41,6 +64,24 @@ class VersionInline(admin.TabularInline):
     @admin.display(description="Checksum")
     def checksum_short(self, obj) -> str:
         return obj.checksum[:12]
+
+
+def deployer(version: FunctionVersion) -> str:
+    """ "CLI (ci-bot)", "manage.py (alice)"…, and who made it live again if it was."""
+    text = version.get_deployed_via_display()
+    if version.deployed_by:
+        text += f" ({version.deployed_by})"
+    if version.made_live_via:
+        again = version.get_made_live_via_display()
+        who = f" ({version.made_live_by})" if version.made_live_by else ""
+        text += f"; made live again via {again}{who} {version.live_since:%Y-%m-%d %H:%M}"
+    return text
+
+
+def short_commit(commit: str) -> str:
+    if not commit:
+        return "—"
+    return commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
 
 
 class FunctionForm(forms.ModelForm):
@@ -58,17 +99,19 @@ class FunctionAdmin(admin.ModelAdmin):
         "integration",
         "environment",
         "enabled",
+        "pinned",
         "live_version",
         "description",
         "deployed",
     ]
-    list_filter = ["enabled", "integration__environment", "integration"]
+    list_filter = ["enabled", "pinned", "integration__environment", "integration"]
     list_select_related = ["integration__environment"]
     search_fields = ["name"]
     readonly_fields = [
         "integration",
         "name",
         "type",
+        "pinned",
         "live_version",
         "description",
         "input_schema",
@@ -76,12 +119,12 @@ class FunctionAdmin(admin.ModelAdmin):
         "source",
     ]
     fieldsets = [
-        (None, {"fields": ["integration", "name", "type", "enabled", "live_version"]}),
+        (None, {"fields": ["integration", "name", "type", "enabled", "pinned", "live_version"]}),
         ("Active version", {"fields": ["description", "input_schema", "output_schema"]}),
         ("Source", {"fields": ["source"], "classes": ["nango-wide"]}),
     ]
     inlines = [VersionInline]
-    actions = ["enable", "disable"]
+    actions = ["enable", "disable", "unpin"]
     change_form_template = "admin/integrations/function/change_form.html"
 
     def has_add_permission(self, request) -> bool:
@@ -143,6 +186,13 @@ class FunctionAdmin(admin.ModelAdmin):
     def disable(self, request, queryset) -> None:
         self._set_enabled(request, queryset, False)
 
+    @admin.action(description="Unpin the selected actions (deploys replace them again)")
+    def unpin(self, request, queryset) -> None:
+        for function in queryset.filter(pinned=True):
+            function.unpin()
+            self.log_change(request, function, "Unpinned.")
+        messages.success(request, "Unpinned the selected actions.")
+
     def _set_enabled(self, request, queryset, enabled: bool) -> None:
         word = "Enabled" if enabled else "Disabled"
         for function in queryset.exclude(enabled=enabled):
@@ -186,6 +236,11 @@ class FunctionAdmin(admin.ModelAdmin):
             "a": va,
             "b": vb,
             "source_diff": diff_html(va.source, vb.source, f"#{a}", f"#{b}"),
+            "module_diffs": [
+                (path, diff_html(va.modules.get(path, ""), vb.modules.get(path, ""), "", ""))
+                for path in sorted(set(va.modules) | set(vb.modules))
+                if va.modules.get(path) != vb.modules.get(path)
+            ],
             "schema_diffs": [
                 (label, diff_html(_json(getattr(va, name)), _json(getattr(vb, name)), "", ""))
                 for name, label in (
@@ -211,9 +266,9 @@ def _json(value) -> str:
 class FunctionVersionAdmin(admin.ModelAdmin):
     """One deployed version, read-only (reached from its function's page)."""
 
-    list_display = ["function", "number", "version", "active", "deployed_at"]
+    list_display = ["function", "number", "version", "active", "deployed_at", "deployed_via"]
     list_select_related = ["function__integration"]
-    list_filter = ["active"]
+    list_filter = ["active", "deployed_via"]
     fields = [
         "function",
         "number",
@@ -224,11 +279,15 @@ class FunctionVersionAdmin(admin.ModelAdmin):
         "checksum",
         "timeout_seconds",
         "deployed_at",
+        "deployed",
+        "commit",
         "input_schema_html",
         "output_schema_html",
         "source_html",
+        "modules_html",
     ]
     readonly_fields = fields
+    change_form_template = "admin/integrations/functionversion/change_form.html"
 
     def get_model_perms(self, request) -> dict:
         return {}  # not on the index: versions are reached from their function
@@ -253,3 +312,55 @@ class FunctionVersionAdmin(admin.ModelAdmin):
     @admin.display(description="Source")
     def source_html(self, obj):
         return python_html(obj.source)
+
+    @admin.display(description="Deployed by")
+    def deployed(self, obj) -> str:
+        return deployer(obj)
+
+    @admin.display(description="Helper modules (as deployed with it)")
+    def modules_html(self, obj):
+        if not obj.modules:
+            return "—"
+        return format_html_join(
+            "", "<h3>{}</h3>{}", ((p, python_html(s)) for p, s in sorted(obj.modules.items()))
+        )
+
+    def has_rollback_permission(self, request) -> bool:
+        return request.user.has_perm("integrations.change_function")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/make-live/",
+                view(self.make_live_view),
+                name="integrations_functionversion_make_live",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"can_make_live": self.has_rollback_permission(request), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def make_live_view(self, request, pk: int):
+        """Roll back: this version becomes the live one, pinned against deploys."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        version = get_object_or_404(
+            FunctionVersion.objects.select_related("function__integration").defer("source"),
+            pk=pk,
+        )
+        if not self.has_rollback_permission(request):
+            raise PermissionDenied
+        function = version.function
+        function.roll_back(version.number, via=Via.ADMIN, by=request.user.get_username())
+        self.log_change(request, function, f"Made version #{version.number} live.")
+        messages.success(
+            request,
+            f"Version #{version.number} of {function} is live, and pinned: deploys leave "
+            "it alone until it is unpinned.",
+        )
+        return HttpResponseRedirect(
+            reverse("admin:integrations_function_change", args=[function.pk])
+        )

@@ -66,3 +66,15 @@ class TooManyRequests(DomainError):
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": wait,
         }
+
+
+class UnknownVersion(DomainError):
+    """A rollback to a version the function does not have."""
+
+    code = "unknown_version"
+    message = "No such version of the function"
+
+
+class NoEarlierVersion(DomainError):
+    code = "no_earlier_version"
+    message = "The function has no version before the live one"

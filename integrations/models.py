@@ -9,21 +9,15 @@ from django.utils.timezone import now
 
 from integrations.credentials import expiry_of
 from integrations.errors import (
-    ActionDisabled,
-    ActionNotFound,
     TooManyRequests,
     UnknownConnection,
     UnknownProvider,
 )
-from integrations.functions import (
-    Compiled,
-    FunctionFileError,
-    action_timeout,
-    compiled,
-    schema_errors,
-)
 from integrations.outbound import ProviderCalls
 from integrations.providers import Provider, get_provider, provider_choices, render
+
+# Deployed functions live in their own module; they are models of this app all the same.
+from integrations.versions import Function, FunctionVersion, Via  # noqa: F401
 from nangosite.fields import EncryptedJSONField
 from nangosite.lib import metrics, sql, throttle
 from nangosite.lib.cache import TTLCache
@@ -380,155 +374,3 @@ class Connection(ProviderCalls, models.Model):
         if not include_refresh_token:
             creds.pop("refresh_token", None)
         return creds
-
-
-class Function(models.Model):
-    class Type(models.TextChoices):
-        ACTION = "action"
-
-    integration = models.ForeignKey(Integration, models.CASCADE, related_name="functions")
-    name = models.CharField(max_length=255)
-    type = models.CharField(max_length=16, choices=Type.choices, default=Type.ACTION)
-    enabled = models.BooleanField(default=True)
-    created = models.DateTimeField(default=now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["integration", "name", "type"], name="unique_function_name"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.integration.unique_key}/{self.name}"
-
-    @property
-    def active_version(self) -> "FunctionVersion | None":
-        return self.versions.filter(active=True).first()
-
-
-# Live versions by (environment, Provider-Config-Key, action), briefly: resolving them was
-# a third of a trigger's cost. A deploy or a disable reaches other processes within
-# FUNCTION_CACHE_SECONDS.
-_live = TTLCache("FUNCTION_CACHE_SECONDS")
-# Versions by id, as queued runs name them; a version's code never changes.
-_by_pk = TTLCache("FUNCTION_CACHE_SECONDS")
-# Loaded functions by (version id, checksum): a version's code never changes, so a trigger
-# does not even fetch the source once it is here (live() and for_run() defer it).
-_compiled: dict[tuple[int, str], Compiled] = {}
-
-
-class FunctionVersionQuerySet(models.QuerySet):
-    def live(self, env_id: int, provider_config_key: str, name: str) -> "FunctionVersion | None":
-        """The active version of an action, with its function and integration, or None."""
-        key = (env_id, provider_config_key, name)
-        version = _live.get(key)
-        if version is not None:
-            return version
-        version = (
-            self.select_related("function__integration")
-            .defer("source")
-            .filter(
-                function__integration__environment_id=env_id,
-                function__integration__unique_key=provider_config_key,
-                function__name=name,
-                function__type=Function.Type.ACTION,
-                active=True,
-            )
-            .first()
-        )
-        if version is not None:
-            _live.set(key, version)
-        return version
-
-    def runnable(self, env_id: int, provider_config_key: str, name: str) -> "FunctionVersion":
-        """The live version of an enabled action; else ActionNotFound or ActionDisabled."""
-        version = self.live(env_id, provider_config_key, name)
-        if version is None:
-            raise ActionNotFound()
-        return version.check_enabled()
-
-    def for_run(self, pk: int) -> "FunctionVersion | None":
-        """A version with its function and integration (source deferred), or None."""
-        version = _by_pk.get(pk)
-        if version is None:
-            version = (
-                self.select_related("function__integration").defer("source").filter(pk=pk).first()
-            )
-            if version is not None:
-                _by_pk.set(pk, version)
-        return version
-
-
-class FunctionVersion(models.Model):
-    function = models.ForeignKey(Function, models.CASCADE, related_name="versions")
-    # Deploy order (1, 2, 3…); `version` is whatever the file declares.
-    number = models.PositiveIntegerField()
-    version = models.CharField(max_length=64, blank=True)
-    description = models.TextField(blank=True)
-    input_schema = models.JSONField(null=True, blank=True)
-    output_schema = models.JSONField(null=True, blank=True)
-    timeout_seconds = models.FloatField(null=True, blank=True)
-    source = models.TextField()
-    filename = models.CharField(max_length=512)
-    checksum = models.CharField(max_length=64)
-    deployed_at = models.DateTimeField(default=now)
-    active = models.BooleanField(default=True)
-
-    objects = FunctionVersionQuerySet.as_manager()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["function", "number"], name="unique_version_number"),
-            # At most one version of a function is live.
-            models.UniqueConstraint(
-                fields=["function"], condition=Q(active=True), name="one_active_version"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.function} v{self.version or self.number}"
-
-    def effective_timeout(self) -> float:
-        return action_timeout(self.timeout_seconds)
-
-    def check_enabled(self) -> "FunctionVersion":
-        if not self.function.enabled:
-            raise ActionDisabled()
-        return self
-
-    def compiled(self) -> Compiled:
-        """The loaded function and its schema validators, cached per process."""
-        key = (self.pk, self.checksum)
-        found = _compiled.get(key)
-        if found is None:
-            if len(_compiled) >= 512:
-                _compiled.clear()  # old versions pile up in long-lived processes
-            found = _compiled[key] = compiled(self.source, self.filename)
-        return found
-
-    def input_errors(self, input: object) -> list[dict]:
-        """The input schema's errors of `input` (none for a function that does not load:
-        its run reports that)."""
-        try:
-            return schema_errors(self.compiled().input_validator, input)
-        except FunctionFileError:
-            return []
-
-    def to_api(self) -> dict:
-        return {
-            "id": self.function_id,
-            "name": self.function.name,
-            "type": self.function.type,
-            "description": self.description,
-            "version": self.version,
-            "input": f"ActionInput_{self.function.integration.unique_key}_{self.function.name}",
-            "returns": [
-                f"ActionOutput_{self.function.integration.unique_key}_{self.function.name}"
-            ],
-            "json_schema": {"input": self.input_schema, "output": self.output_schema},
-            "enabled": self.function.enabled,
-            "last_deployed": self.deployed_at.isoformat(),
-            "source": "repo",
-            "scopes": [],
-        }

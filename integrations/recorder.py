@@ -34,12 +34,14 @@ class Recorder:
     logs: list = field(default_factory=list)
     calls: list = field(default_factory=list)
     secrets: set = field(default_factory=set)
-    # `dryrun --save` keeps whole responses to replay them in tests.
+    # `dryrun --save` keeps whole responses to replay them in tests, and the answers of
+    # the SDK's other calls (metadata, connection, other actions, locks).
     capture: bool = False
     captured: list = field(default_factory=list)
     # The OpenTelemetry context of the run's span, when tracing is on: each provider call
     # becomes a span under it (nangosite/lib/tracing.py).
     trace: object = None
+    nango_calls: list = field(default_factory=list)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -56,6 +58,11 @@ class Recorder:
         text = json.dumps(value) if text is None else text
         scrubbed = self.redact(text)
         return value if scrubbed == text else json.loads(scrubbed)
+
+    def snapshot(self, value: object) -> object:
+        """A copy of `value` as JSON carries it, secrets scrubbed: what a fixture keeps of
+        something the function may change later (its params, its metadata)."""
+        return json.loads(self.redact(json.dumps(value, default=str)))
 
     def log(self, level: str, message: str) -> None:
         if len(self.logs) >= MAX_LOG_LINES:

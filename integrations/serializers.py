@@ -10,6 +10,7 @@ from integrations.models import (
     validate_webhook_url,
 )
 from integrations.providers import PROVIDERS, get_provider
+from nango.tree import classify
 from nangosite.api import QuerySerializer
 
 
@@ -209,3 +210,81 @@ class ConnectionListQuery(QuerySerializer):
     )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
     page = serializers.IntegerField(required=False, min_value=0, max_value=MAX_PAGE, default=0)
+
+
+class SourceField(serializers.CharField):
+    """A file's text: a JSON string, never a number DRF would turn into one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("A source must be a string.", code="invalid")
+        try:
+            data.encode()
+        except UnicodeEncodeError:
+            raise serializers.ValidationError("A source must be UTF-8 text.", code="invalid")
+        return super().to_internal_value(data)
+
+
+class FunctionTreeSerializer(serializers.Serializer):
+    """Function files a client posts: tree path (`functions/...`, see `nango/tree.py`) to
+    source, as `nango.tree.read_tree()` reads them from a folder."""
+
+    files = serializers.DictField(
+        child=SourceField(allow_blank=True, trim_whitespace=False), allow_empty=False
+    )
+    # Optional: the environment the client means; refused unless it is the key's.
+    environment = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    def validate_files(self, files: dict) -> dict:
+        # As long as a version's filename and a function's name may be.
+        bad = [
+            path
+            for path in files
+            if classify(path) is None or len(path) > 512 or len(classify(path)[2]) > 255
+        ]
+        if bad:
+            raise serializers.ValidationError(
+                [
+                    f"{path}: not an action file (functions/<integration>/actions/<name>.py) "
+                    "or a helper module (functions/<integration>/lib/... or functions/lib/...)"
+                    for path in bad[:20]
+                ],
+                code="invalid_path",
+            )
+        return files
+
+    def validate_environment(self, value: str) -> str:
+        env = self.context["env"]
+        if value and value != env.name:
+            raise serializers.ValidationError(
+                f"This secret key belongs to environment {env.name!r}, not {value!r}.",
+                code="environment_mismatch",
+            )
+        return value
+
+
+class DeploySerializer(FunctionTreeSerializer):
+    integration = serializers.CharField(required=False, allow_blank=True, default="")
+    action = serializers.CharField(required=False, allow_blank=True, default="")
+    prune = serializers.BooleanField(required=False, default=False)
+    dry_run = serializers.BooleanField(required=False, default=False)
+    commit = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    deployed_by = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=255
+    )
+
+
+class RollbackSerializer(serializers.Serializer):
+    # A version number ("3" or "#3"), a declared version string, or none: the one before.
+    version = serializers.CharField(required=False, allow_null=True, max_length=64)
+    pin = serializers.BooleanField(required=False, default=True)
+    by = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
+
+
+class DryRunSerializer(FunctionTreeSerializer):
+    action = serializers.CharField(max_length=255)
+    connection_id = serializers.CharField(max_length=255)
+    integration = serializers.CharField(required=False, allow_blank=True, default="")
+    input = serializers.JSONField(required=False, allow_null=True, default=None)
+    validation = serializers.BooleanField(required=False, default=False)
+    save = serializers.BooleanField(required=False, default=False)

@@ -32,7 +32,7 @@ def live_actions(env, integration_key: str | None = None, enabled_only: bool = T
             active=True,
         )
         .select_related("function__integration")
-        .defer("source")
+        .defer("source", "modules")
         .order_by("function__integration__unique_key", "function__name")
     )
     if integration_key is not None:

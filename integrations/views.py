@@ -7,7 +7,9 @@ from rest_framework.response import Response
 
 from integrations import serializers as s
 from integrations.credentials import RefreshError, fresh_credentials
-from integrations.models import Connection, FunctionVersion, Integration
+from integrations.deploy import Provenance, deploy, report
+from integrations.functions import Tree
+from integrations.models import Connection, Function, FunctionVersion, Integration, Via
 from nangosite.api import ApiError, invalid
 
 
@@ -61,9 +63,11 @@ def integration(request, key: str) -> Response:
 
 
 def _active_versions(integration: Integration):
-    return FunctionVersion.objects.filter(
-        function__integration=integration, active=True
-    ).select_related("function__integration")
+    return (
+        FunctionVersion.objects.filter(function__integration=integration, active=True)
+        .select_related("function__integration")
+        .defer("modules")
+    )
 
 
 @api_view(["GET"])
@@ -91,6 +95,59 @@ def function(request, key: str, name: str) -> Response:
 def function_code(request, key: str, name: str) -> Response:
     version = get_object_or_404(_active_versions(_integration(request, key)), function__name=name)
     return Response({"type": version.function.type, "code": version.source})
+
+
+def via(request) -> str:
+    """What is deploying: the `nango` CLI says so in its User-Agent; else an API client."""
+    agent = request.META.get("HTTP_USER_AGENT", "")
+    return Via.CLI if agent.startswith("nango-cli/") else Via.API
+
+
+@api_view(["POST"])
+def deploy_functions(request) -> Response:
+    """`POST /functions/deploy`: what `manage.py deploy` does, with the files posted."""
+    data = _valid(s.DeploySerializer(data=request.data, context={"env": request.auth}))
+    changes = deploy(
+        request.auth,
+        Tree(data["files"]),
+        integration=data["integration"],
+        action=data["action"],
+        prune=data["prune"],
+        dry_run=data["dry_run"],
+        provenance=Provenance(via(request), data["deployed_by"], data["commit"]),
+    )
+    return Response(report(request.auth, changes, data["dry_run"]))
+
+
+def _function(request, key: str, name: str) -> Function:
+    found = (
+        Function.objects.select_related("integration")
+        .filter(integration__environment=request.auth, integration__unique_key=key, name=name)
+        .first()
+    )
+    if found is None:
+        raise ApiError(404, "not_found", f"No action {name!r} in integration {key!r}")
+    return found
+
+
+@api_view(["GET"])
+def function_versions(request, key: str, name: str) -> Response:
+    return Response(_function(request, key, name).history_api())
+
+
+@api_view(["POST"])
+def function_rollback(request, key: str, name: str) -> Response:
+    data = _valid(s.RollbackSerializer(data=request.data))
+    function = _function(request, key, name)
+    function.roll_back(data.get("version"), pin=data["pin"], via=via(request), by=data["by"])
+    return Response(function.history_api())
+
+
+@api_view(["POST"])
+def function_unpin(request, key: str, name: str) -> Response:
+    function = _function(request, key, name)
+    function.unpin()
+    return Response(function.history_api())
 
 
 @api_view(["GET", "POST"])

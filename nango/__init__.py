@@ -3,6 +3,6 @@ and the HTTP client apps use: `from nango import Nango, NangoError`."""
 
 from nango.action import Action, create_action
 from nango.client import Nango, NangoError
-from nango.errors import ActionError
+from nango.errors import ActionError, ActionTriggerError
 
-__all__ = ["Action", "ActionError", "Nango", "NangoError", "create_action"]
+__all__ = ["Action", "ActionError", "ActionTriggerError", "Nango", "NangoError", "create_action"]

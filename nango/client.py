@@ -394,6 +394,86 @@ class Nango:
     def delete(self, endpoint: str, provider_config_key: str, connection_id: str, **kwargs):
         return self.proxy(endpoint, provider_config_key, connection_id, method="DELETE", **kwargs)
 
+    # --- functions: deploy, dry run, versions (what the `nango` CLI calls) ---------------
+
+    def deploy(
+        self,
+        files: dict[str, str],
+        *,
+        integration: str = "",
+        action: str = "",
+        prune: bool = False,
+        dry_run: bool = False,
+        commit: str = "",
+        deployed_by: str = "",
+        environment: str = "",
+        timeout: float = 300,
+    ) -> dict:
+        """Deploy a function tree (`nango.tree.read_tree()`: tree path to source), all or
+        nothing: the table of changes (`{"environment", "dry_run", "changes", "summary"}`),
+        or `NangoError` 400 `invalid_functions` whose `errors` name each file and line."""
+        body = {
+            "files": files,
+            "integration": integration,
+            "action": action,
+            "prune": prune,
+            "dry_run": dry_run,
+            "commit": commit,
+            "deployed_by": deployed_by,
+            "environment": environment,
+        }
+        return self._json("POST", "/functions/deploy", json=body, timeout=timeout)
+
+    def dry_run(
+        self,
+        files: dict[str, str],
+        action: str,
+        connection_id: str,
+        input: Any = None,
+        *,
+        integration: str = "",
+        validation: bool = False,
+        save: bool = False,
+        environment: str = "",
+    ) -> dict:
+        """Run `action` of the posted tree on the server against a connection, storing
+        nothing: its output or error, logs, provider calls, and with `save` the fixture."""
+        body = {
+            "files": files,
+            "action": action,
+            "connection_id": connection_id,
+            "integration": integration,
+            "validation": validation,
+            "save": save,
+            "environment": environment,
+        }
+        if input is not None:
+            body["input"] = input
+        return self._json("POST", "/functions/dryrun", json=body, timeout=self.action_timeout)
+
+    def function_versions(self, provider_config_key: str, name: str) -> dict:
+        """An action's versions, newest first, with the live one and who deployed each."""
+        return self._json("GET", self._function_path(provider_config_key, name, "versions"))
+
+    def rollback(
+        self, provider_config_key: str, name: str, version: int | str | None = None, *, pin=True
+    ) -> dict:
+        """Make an earlier version live (`version`: a number, a declared version string, or
+        None for the one before the live one), pinned unless `pin` is False."""
+        body: dict = {"pin": pin}
+        if version is not None:
+            body["version"] = str(version)
+        path = self._function_path(provider_config_key, name, "rollback")
+        return self._json("POST", path, json=body)
+
+    def unpin(self, provider_config_key: str, name: str) -> dict:
+        """Let deploys replace the live version again."""
+        return self._json("POST", self._function_path(provider_config_key, name, "unpin"))
+
+    @staticmethod
+    def _function_path(key: str, name: str, what: str) -> str:
+        return f"/integrations/{_segment(key)}/functions/{_segment(name)}/{what}"
+
     # --- webhooks ----------------------------------------------------------------------
 
     def verify_webhook(

@@ -1,4 +1,6 @@
+import inspect
 import json
+import sys
 from dataclasses import dataclass, field
 
 
@@ -57,4 +59,20 @@ def ready(value: object) -> object:
         return ReadyList(value)
     if isinstance(value, str):
         return ReadyStr(value)
+    return value
+
+
+def resolved(value: object) -> object:
+    """`ready(value)`; for a value with no awaitable form (True, 3, None), a coroutine when
+    the SDK was called from a coroutine (an `async def` exec awaits it), else the value."""
+    found = ready(value)
+    if found is not value:
+        return found
+    caller = sys._getframe(2)
+    if caller.f_code.co_flags & inspect.CO_COROUTINE:
+
+        async def answer():
+            return value
+
+        return answer()
     return value

@@ -25,16 +25,19 @@ from integrations.errors import (
     ActionNotFound,
     DuplicateIntegration,
     IncompleteConnection,
+    NoEarlierVersion,
     RefreshError,
     TooManyRequests,
     UnknownConnection,
     UnknownProvider,
+    UnknownVersion,
 )
 from nangosite.lib import storable
 from nangosite.lib.errors import DomainError
 
 log = logging.getLogger(__name__)
 
+# Any other DomainError (a refused deploy, an ambiguous connection…) is 400.
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     UnknownProvider: 400,
     UnknownConnection: 400,
@@ -43,6 +46,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     ActionNotFound: 404,
     ActionDisabled: 404,
     DuplicateIntegration: 409,
+    UnknownVersion: 404,
+    NoEarlierVersion: 409,
     IdempotencyConflict: 409,
     IdempotencyInProgress: 409,
     RefreshError: 424,

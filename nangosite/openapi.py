@@ -46,6 +46,7 @@ from nangosite.openapi_components import (
     json_content,
     text,
 )
+from nangosite.openapi_functions import function_paths
 
 
 def _params(*names: str) -> list[dict]:
@@ -468,6 +469,7 @@ def static_paths() -> dict:
         "/proxy/{path}": {
             method: _proxy(method) for method in ("get", "post", "put", "patch", "delete")
         },
+        **function_paths(),
         "/openapi.json": {
             "get": {
                 "summary": "This document (with the caller's actions when a key is sent)",

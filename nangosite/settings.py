@@ -171,6 +171,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
 # Where `deploy` and `dryrun` look for function files.
 FUNCTIONS_DIR = Path(os.getenv("FUNCTIONS_DIR", str(BASE_DIR / "functions")))
+# Packages (top-level names, comma-separated) function files may import besides the
+# standard library, nango and the tree's own lib/ modules; any other import is refused at
+# deploy, since its code would not be part of the version that runs.
+FUNCTION_ALLOWED_IMPORTS = os.getenv("FUNCTION_ALLOWED_IMPORTS", "")
 # Hard ceiling for any action's run time; an action may ask for less, never more.
 ACTION_TIMEOUT_SECONDS = envfloat("ACTION_TIMEOUT_SECONDS", "900")
 ACTION_MAX_OUTPUT_BYTES = envint("ACTION_MAX_OUTPUT_BYTES", "2097152")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("executions/<str:id>/cancel", execution_views.execution_cancel),
     path("mcp", mcp.mcp),
     path("actions/<str:key>/<str:name>", execution_views.trigger_named),
+    path("functions/dryrun", execution_views.dryrun),
     path("openapi.json", openapi.openapi_json),
     path("docs", openapi.docs_page),
     path("", include("connect.urls")),

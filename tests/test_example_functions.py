@@ -1,21 +1,25 @@
 """The shipped example functions, replayed against their recorded provider calls.
 
 Each `functions/<integration>/tests/<action>.json` is what `dryrun --save` writes: the
-input, the output, and every provider call with its answer. Replaying it checks that the
-function still makes exactly those calls and still turns the answers into that output.
+input, the output, every provider call with its answer, and the SDK's other calls.
+Replaying it through the platform (provider answers at the HTTP seam) checks that the
+function still makes exactly those calls and still turns the answers into that output;
+`test_generated_tests.py` replays the same fixtures without the platform.
 """
 
 import json
 import shutil
+from io import StringIO
 from pathlib import Path
 
 import pytest
 import responses
+from django.core.management import call_command
 
 from conftest import make_connection, make_env, make_integration
 from executions.dryrun import dry_run
 from integrations.deploy import deploy
-from integrations.functions import discover, load_action
+from integrations.functions import Tree, discover, load_file
 from integrations.providers import AuthMode, get_provider
 
 FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
@@ -81,17 +85,17 @@ def sent_body(request) -> object:
 def replay(env, connection, root: Path, fixture_path: Path):
     """Run the fixture's action against its recorded calls; return (fixture, outcome)."""
     fixture = json.loads(fixture_path.read_text())
-    assert set(fixture) == {"input", "output", "calls"}
+    assert set(fixture) == {"input", "output", "calls", "connection", "nango"}
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         for call in fixture["calls"]:
             register(mock, call)
         result = dry_run(
             env,
+            Tree.from_disk(root),
             action_of(fixture_path),
             connection.connection_id,
             fixture["input"],
             validate=True,
-            root=root,
         )
         # Inside the block, so a failed run reports its own error rather than unused mocks.
         assert result.run.ok, result.run.failure
@@ -108,7 +112,8 @@ def test_every_example_has_a_fixture_and_every_fixture_an_example():
     assert len(actions) >= 7
     assert len({integration for integration, _ in actions}) >= 5
     # At least one example shows the `async def` form.
-    assert any(load_action(f.source, f.filename).is_async for f in discover(FUNCTIONS))
+    tree = Tree.from_disk(FUNCTIONS)
+    assert any(load_file(f, tree).action.is_async for f in tree.actions())
 
 
 @pytest.mark.parametrize("fixture_path", FIXTURES, ids=fixture_id)
@@ -125,40 +130,47 @@ def test_every_example_deploys_cleanly(transactional_db):
     for integration_id in sorted({f.integration for f in files}):
         make_integration(env, key=integration_id, provider=integration_id)
 
-    changes = deploy(env, files)
+    changes = deploy(env, Tree.from_disk(FUNCTIONS))
 
     assert sorted((c.integration, c.name, c.outcome, c.version) for c in changes) == sorted(
         (f.integration, f.name, "created", "1.0.0") for f in files
     )
-    assert {c.outcome for c in deploy(env, files)} == {"unchanged"}
+    assert {c.outcome for c in deploy(env, Tree.from_disk(FUNCTIONS))} == {"unchanged"}
 
 
 @pytest.mark.parametrize("fixture_path", FIXTURES, ids=fixture_id)
 def test_dry_run_save_writes_the_fixture_that_replays(transactional_db, tmp_path, fixture_path):
     integration_id = fixture_path.parent.parent.name
     root = tmp_path / "functions"
-    shutil.copytree(FUNCTIONS / integration_id / "actions", root / integration_id / "actions")
+    # The integration's folder (its actions and helpers, not its fixtures) and the shared lib.
+    source = FUNCTIONS / integration_id
+    skip_tests = lambda folder, names: ["tests"] if Path(folder) == source else []  # noqa: E731
+    shutil.copytree(source, root / integration_id, ignore=skip_tests)
+    if (FUNCTIONS / "lib").is_dir():
+        shutil.copytree(FUNCTIONS / "lib", root / "lib")
     shipped = json.loads(fixture_path.read_text())
     env = make_env()
     connection = connect(env, integration_id)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         for call in shipped["calls"]:
             register(mock, call)
-        result = dry_run(
-            env,
+        call_command(
+            "dryrun",
             action_of(fixture_path),
             connection.connection_id,
-            shipped["input"],
-            save=True,
-            root=root,
+            "-e",
+            env.name,
+            "--input",
+            json.dumps(shipped["input"]),
+            "--save",
+            stdout=StringIO(),
         )
-        assert result.run.ok, result.run.failure
-    assert result.fixture_path == root / integration_id / "tests" / fixture_path.name
-    saved = json.loads(result.fixture_path.read_text())
-    # The hand-written fixture is exactly what a recording would have written.
+    saved_path = root / integration_id / "tests" / fixture_path.name
+    saved = json.loads(saved_path.read_text())
+    # The shipped fixture is exactly what a recording writes.
     assert saved == shipped
 
-    replayed, outcome = replay(env, connection, root, result.fixture_path)
+    replayed, outcome = replay(env, connection, root, saved_path)
     assert outcome.output == replayed["output"]
 
 
@@ -168,7 +180,12 @@ def test_a_schema_violating_input_is_refused_without_calling_the_provider(transa
     bad = {"owner": "octocat", "repo": "..", "title": "", "assignee": "octocat"}
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         result = dry_run(
-            env, "create-issue", connection.connection_id, bad, validate=True, root=FUNCTIONS
+            env,
+            Tree.from_disk(FUNCTIONS),
+            "create-issue",
+            connection.connection_id,
+            bad,
+            validate=True,
         )
         assert len(mock.calls) == 0
     failure = result.run.failure
@@ -228,7 +245,7 @@ def test_errors_reported_in_a_200_answer_end_the_run_with_an_action_error(
     with responses.RequestsMock() as mock:
         mock.post(base + endpoint, json=answer)
         result = dry_run(
-            env, action, connection.connection_id, input, validate=True, root=FUNCTIONS
+            env, Tree.from_disk(FUNCTIONS), action, connection.connection_id, input, validate=True
         )
     failure = result.run.failure
     assert failure is not None and failure.code == "action_script_runtime_error"

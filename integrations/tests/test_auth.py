@@ -37,8 +37,12 @@ def test_it_reuses_a_live_version_briefly_then_sees_a_new_deploy(world, settings
     settings.FUNCTION_CACHE_SECONDS = 60
     live = FunctionVersion.objects.live(world.env.pk, "github", "act")
     assert live.description == "one" and live.function.integration == world.github
+    # A deploy in this process is seen here at once…
     deploy_source(world.github, "act", source.format("two"))
-    assert FunctionVersion.objects.live(world.env.pk, "github", "act").description == "one"
-    settings.FUNCTION_CACHE_SECONDS = 0
     assert FunctionVersion.objects.live(world.env.pk, "github", "act").description == "two"
+    # …one in another process (which leaves this one's cache as it was) once it expires.
+    FunctionVersion.objects.filter(active=True).update(description="three")
+    assert FunctionVersion.objects.live(world.env.pk, "github", "act").description == "two"
+    settings.FUNCTION_CACHE_SECONDS = 0
+    assert FunctionVersion.objects.live(world.env.pk, "github", "act").description == "three"
     assert FunctionVersion.objects.live(world.other_env.pk, "github", "act") is None

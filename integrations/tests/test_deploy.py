@@ -3,6 +3,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from conftest import make_integration
 from integrations.models import Function, FunctionVersion
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +78,11 @@ def test_it_filters_by_action_and_integration(world, settings):
     "source, message",
     [
         ("def broken(:\n    pass\n", "functions/github/actions/bad.py:1: syntax error"),
-        ("import nothing_here\n", "bad.py:1: ModuleNotFoundError while loading"),
+        (
+            "import json\nimport nothing_here\n",
+            "bad.py:2: import of 'nothing_here': a module outside the functions tree",
+        ),
+        ("x = 1 / 0\n", "bad.py:1: ZeroDivisionError while loading: division by zero"),
         ("x = 1\n", "bad.py:1: no action found"),
         (GOOD.replace('input={"type": "object"},', ""), "bad.py:8: input schema is missing"),
         (
@@ -151,3 +156,79 @@ def test_it_creates_an_environment_and_prints_its_keys_once(db):
     assert Environment.objects.by_secret_key("my-secret-key-1235") is None
     with pytest.raises(CommandError, match="already exists"):
         call_command("create_environment", "prod", stdout=StringIO())
+
+
+def test_it_names_functions_no_longer_in_the_tree_and_prune_disables_them(world, settings):
+    root = settings.FUNCTIONS_DIR
+    for name in ("keep", "gone"):
+        write(root, "github", name, GOOD)
+    slack = make_integration(world.env, "slack", "slack")
+    write(root, "slack", "other", GOOD)
+    run_deploy()
+    (root / "github" / "actions" / "gone.py").unlink()
+
+    out = run_deploy("--integration", "github")
+    assert "github/gone  not in the tree" in out
+    assert "1 not in the tree (`--prune` disables them)" in out
+    assert "slack/other" not in out  # outside the deployed scope
+    assert Function.objects.get(name="gone").enabled is True
+
+    out = run_deploy("--prune")
+    # Listed before, in the table after; disabled, never deleted.
+    assert out.index("--prune disables 1 function(s) no longer in the tree:\n  github/gone") < (
+        out.index("github/gone  disabled (pruned)")
+    )
+    gone = Function.objects.get(name="gone")
+    assert (gone.enabled, gone.versions.count()) == (False, 1)
+    assert Function.objects.get(integration=slack).enabled is True
+    assert "github/gone" not in run_deploy()  # already disabled: not listed again
+
+    # Back in the tree: enabled again.
+    write(root, "github", "gone", GOOD)
+    assert "github/gone  restored" in run_deploy()
+    assert Function.objects.get(name="gone").enabled is True
+
+
+def test_a_dry_run_checks_and_lists_but_stores_nothing(world, settings):
+    write(settings.FUNCTIONS_DIR, "github", "create_issue", GOOD)
+    out = run_deploy("--dry-run")
+    assert "github/create-issue  created" in out
+    assert "in dev (dry run: nothing was stored)" in out
+    assert Function.objects.count() == 0
+    run_deploy()
+    write(settings.FUNCTIONS_DIR, "github", "create_issue", GOOD.replace("Good", "Better"))
+    assert "github/create-issue  updated    1.0.0 (#2)" in run_deploy("--dry-run", "--prune")
+    assert FunctionVersion.objects.get().description == "Good"
+
+
+def test_it_records_who_deployed_and_the_git_commit(world, settings, tmp_path):
+    import subprocess
+
+    root = settings.FUNCTIONS_DIR
+    write(root, "github", "create_issue", GOOD)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], cwd=tmp_path, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout.strip()
+    run_deploy()
+    version = FunctionVersion.objects.get()
+    assert (version.deployed_via, version.commit) == ("command", head)
+    assert version.deployed_by  # the OS user
+
+    write(root, "github", "create_issue", GOOD.replace("Good", "Dirty"))
+    run_deploy()
+    assert FunctionVersion.objects.get(active=True).commit == head + "+dirty"
+
+
+def test_a_pinned_function_is_left_alone(world, settings):
+    write(settings.FUNCTIONS_DIR, "github", "create_issue", GOOD)
+    run_deploy()
+    Function.objects.update(pinned=True)
+    write(settings.FUNCTIONS_DIR, "github", "create_issue", GOOD.replace("Good", "Better"))
+    out = run_deploy()
+    assert "github/create-issue  pinned     1.0.0 (#1)" in out
+    assert "1 pinned (left alone)" in out
+    assert FunctionVersion.objects.count() == 1

@@ -1,26 +1,13 @@
-import json
-from pathlib import Path
-
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from executions.dryrun import DryRunError, dry_run
-from integrations.functions import FunctionFileError
+from executions.dryrun import dry_run
+from integrations.functions import Tree
 from integrations.models import Environment
-
-
-def parse_input(value: str | None) -> object:
-    if value is None:
-        return None
-    if value.startswith("@"):
-        try:
-            value = Path(value[1:]).read_text()
-        except OSError as exc:
-            raise CommandError(f"cannot read input file: {exc}") from None
-    try:
-        return json.loads(value)
-    except ValueError:
-        # Nango's CLI passes a non-JSON string input as the string itself.
-        return value
+from nango.cli import parse_input
+from nango.report import dryrun_lines, failure_text
+from nango.tree import write_fixture
+from nangosite.lib.errors import DomainError
 
 
 class Command(BaseCommand):
@@ -42,28 +29,33 @@ class Command(BaseCommand):
             env = Environment.objects.get(name=environment)
         except Environment.DoesNotExist:
             raise CommandError(f"no environment named {environment!r}") from None
+        root = settings.FUNCTIONS_DIR
         try:
+            value = parse_input(input)
             run = dry_run(
-                env, action, connection_id, parse_input(input), integration, validation, save
+                env,
+                Tree.from_disk(root),
+                action,
+                connection_id,
+                value,
+                integration,
+                validation,
+                save,
             )
-        except (DryRunError, FunctionFileError) as exc:
+        except ValueError as exc:
             raise CommandError(str(exc)) from None
-        out = run.run
-        for warning in run.warnings:
-            self.stderr.write(f"warning: {warning} (use --validation to enforce)")
-        for line in out.recorder.logs:
-            self.stdout.write(f"[{line['level']}] {line['message']}")
-        for call in out.recorder.calls:
-            self.stdout.write(
-                f"-> {call['method']} {call['url']} {call['status'] or call.get('error', '')} "
-                f"{call['duration_ms']}ms"
-            )
-        if not out.ok:
-            raise CommandError(
-                f"the action failed (HTTP {out.failure.status}):\n"
-                + json.dumps(out.failure.body(), indent=2)
-            )
-        self.stdout.write(json.dumps(out.output, indent=2))
+        except DomainError as exc:
+            problems = [e["message"] for e in exc.extra.get("errors", [])]
+            raise CommandError("\n".join([exc.message, *problems])) from None
+        answer = run.to_api()
+        out, warnings = dryrun_lines(answer)
+        for warning in warnings:
+            self.stderr.write(warning)
+        for line in out:
+            self.stdout.write(line)
+        if not answer["ok"]:
+            raise CommandError(failure_text(answer))
         if save:
-            self.stdout.write(f"saved {run.fixture_path}")
-        self.stdout.write(f"ran in {out.duration_ms:.0f} ms")
+            path = write_fixture(root, run.integration, run.stem, answer["fixture"])
+            self.stdout.write(f"saved {path}")
+        self.stdout.write(f"ran in {answer['duration_ms']:.0f} ms")

@@ -1,9 +1,11 @@
 from nango import create_action
 
+from ..lib.repos import REPO_INPUT, repo_path
+
 
 def run(nango, input):
     issue = {k: input[k] for k in ("title", "body", "labels") if k in input}
-    r = nango.post(f"/repos/{input['owner']}/{input['repo']}/issues", data=issue)
+    r = nango.post(f"{repo_path(input)}/issues", data=issue)
     return {"id": r.data["id"], "number": r.data["number"], "url": r.data["html_url"]}
 
 
@@ -13,9 +15,7 @@ action = create_action(
     input={
         "type": "object",
         "properties": {
-            # Patterns keep user input from reaching other API paths through "/" or "..".
-            "owner": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,39}$"},
-            "repo": {"type": "string", "pattern": "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,100}$"},
+            **REPO_INPUT,
             "title": {"type": "string", "minLength": 1, "maxLength": 256},
             "body": {"type": "string"},
             "labels": {"type": "array", "items": {"type": "string", "minLength": 1}},

@@ -1,5 +1,7 @@
 from nango import create_action
 
+from ..lib.repos import REPO_INPUT, repo_path
+
 MAX_PAGE_SIZE = 100
 
 
@@ -7,7 +9,7 @@ def run(nango, input):
     wanted = input.get("max_results", 100)
     issues = []
     pages = nango.paginate(
-        f"/repos/{input['owner']}/{input['repo']}/issues",
+        f"{repo_path(input)}/issues",
         paginate={"limit": min(wanted, MAX_PAGE_SIZE)},
         params={"state": input.get("state", "open")},
     )
@@ -37,8 +39,7 @@ action = create_action(
     input={
         "type": "object",
         "properties": {
-            "owner": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,39}$"},
-            "repo": {"type": "string", "pattern": "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,100}$"},
+            **REPO_INPUT,
             "state": {"enum": ["open", "closed", "all"]},
             "max_results": {"type": "integer", "minimum": 1, "maximum": 1000},
         },
