@@ -396,7 +396,9 @@ class Execution(models.Model):
         per-call compile (every trigger writes one)."""
         if self.status == Status.RUNNING:
             self.heartbeat = now()
-        self.id = sql.insert(Execution, {name: getattr(self, name) for name in _ROW_FIELDS})
+        # Columns left NULL are left out: fewer values to convert on every trigger.
+        values = {name: value for name in _ROW_FIELDS if (value := getattr(self, name)) is not None}
+        self.id = sql.insert(Execution, values)
         self._state.adding = False
         self._state.db = "default"
 

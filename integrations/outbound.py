@@ -99,8 +99,10 @@ class ProviderCalls:
             url = base + ("/" + path if path and not path.startswith("/") else path)
             if query:
                 url += ("&" if "?" in url else "?") + query
-            prepared = requests.models.PreparedRequest()
-            prepared.prepare_url(url, {**(params or {}), **auth_query} or None)
+            if added := {**(params or {}), **auth_query}:
+                prepared = requests.models.PreparedRequest()
+                prepared.prepare_url(url, added)
+                url = prepared.url
             # The caller's own headers win over the provider's, as in Nango.
             request_headers = {"User-Agent": user_agent, **auth_headers, **(headers or {})}
             on_attempt = recorder.call if recorder is not None else None
@@ -108,7 +110,7 @@ class ProviderCalls:
                 on_attempt = metrics.provider_calls(self.provider.name, on_attempt)
             request = http.Request(
                 method,
-                prepared.url,
+                url,
                 json=json,
                 data=data,
                 headers=request_headers,

@@ -4,6 +4,7 @@
 credentials it used to the recorder's secrets, so nothing recorded can hold them.
 """
 
+import functools
 import json
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
@@ -27,6 +28,15 @@ def secrets_of(credentials: dict) -> set:
     }
 
 
+@functools.lru_cache(maxsize=1024)
+def _spellings(secret: str) -> frozenset[str]:
+    """How a secret may appear in recorded text: as it is, percent-encoded in URLs, escaped
+    in JSON text. Too short to be told from other text (under 4 characters): none."""
+    if not secret or len(secret) < 4:
+        return frozenset()
+    return frozenset({secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]})
+
+
 @dataclass
 class Recorder:
     """A run's log lines and every provider call, with the secret values to scrub."""
@@ -45,11 +55,8 @@ class Recorder:
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
-            if secret and len(secret) >= 4:
-                # URLs hold secrets percent-encoded and JSON text holds them escaped:
-                # scrub those spellings too.
-                escaped = json.dumps(secret)[1:-1]
-                for form in {secret, quote(secret, safe=""), quote_plus(secret), escaped}:
+            for form in _spellings(secret):
+                if form in text:
                     text = text.replace(form, REDACTED)
         return text
 

@@ -81,13 +81,15 @@ MIDDLEWARE = [
     # the apps' folders when DEBUG, else the compressed, hashed copies `collectstatic`
     # wrote to STATIC_ROOT (served with a far-future Cache-Control).
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "nangosite.pages.Sessions",
     "django.middleware.common.CommonMiddleware",
     "nangosite.boundary.StorablePathAndQuery",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # These four, and Sessions above, are Django's own, for every path but the JSON API's
+    # (nangosite/pages.py): it keeps no session and takes its key on every request.
+    "nangosite.pages.Csrf",
+    "nangosite.pages.Authentication",
+    "nangosite.pages.Messages",
+    "nangosite.pages.FrameOptions",
 ]
 
 ROOT_URLCONF = "nangosite.urls"
