@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
 
 from django.db import connections, transaction
 from django.utils.timezone import now
@@ -291,17 +290,17 @@ class ActionContext(NangoBase):
         deadline. On its own thread, a timeout or cancel raised into this run's thread
         cannot stop the child half-way: it ends (before this run's deadline, which nests
         its own) and is recorded whatever happens here."""
-        from executions.runner import pool  # the runner imports this module
+        from executions.threads import runners
 
         env_id = self._connection.integration.environment_id
         caller = Caller(_database(self._row), self._deadline, self._depth + 1)
-        child = pool().submit(_child_run, env_id, request, caller)
+        child = runners().submit(_child_run, env_id, request, caller)
         left = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
-        try:
-            status, body, code = child.result(timeout=left)
-        except FuturesTimeout:
+        if not child.wait(left):
             child.cancel()  # not started yet: it never will
-            raise ActionTimeout() from None
+            raise ActionTimeout()
+        try:
+            status, body, code = child.result()
         except DomainError as exc:  # not found, disabled, unknown connection…
             error = {"code": exc.code, "message": exc.message}
             raise ActionTriggerError(request.action_name, error) from None

@@ -15,7 +15,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -26,6 +25,7 @@ from executions.context import ActionCancelled, ActionContext, ActionTimeout, Re
 from executions.errors import Failure
 from executions.heartbeat import watch
 from executions.models import Caller, Outcome
+from executions.threads import Job, runners
 from integrations.functions import Compiled, FunctionFileError, schema_errors
 from integrations.models import Connection, FunctionVersion
 from integrations.recorder import Recorder
@@ -33,17 +33,6 @@ from nango.errors import ActionError, HttpError, NetworkError
 from nangosite.lib import storable
 
 log = logging.getLogger(__name__)
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(settings.RUNNER_THREADS, thread_name_prefix="action")
-        return _pool
 
 
 @dataclass
@@ -203,36 +192,41 @@ def execute(
     started = time.perf_counter()
     deadline = time.monotonic() + timeout
     interrupt = _Interrupt()
-    ended, cancelled = threading.Event(), threading.Event()
+    cancelled = False
+    job: Job | None = None
 
     def on_cancel() -> None:
-        cancelled.set()
-        ended.set()
+        nonlocal cancelled
+        cancelled = True
+        if job is not None:
+            job.wake()
 
     row = _Row(execution_pk, on_long_run, on_cancel)
     nango = ActionContext(connection, recorder, deadline, row, depth)
     if execution_pk is not None:
         watch.add(execution_pk, on_cancel)
     try:
-        future = pool().submit(_call, compiled_fn, nango, input, deadline, interrupt)
-        future.add_done_callback(lambda _: ended.set())
+        job = runners().submit(_call, compiled_fn, nango, input, deadline, interrupt)
+        if cancelled:  # asked before the job existed to be woken
+            job.wake()
         if on_long_run is not None:
             # A run without a row yet gets it once it runs long, so that it shows (and can
             # be cancelled) while it runs.
-            if not ended.wait(min(settings.SYNC_RECORD_AFTER_SECONDS, timeout)):
+            if not job.wait(min(settings.SYNC_RECORD_AFTER_SECONDS, timeout)):
                 row()
-        ended.wait(max(0.0, deadline - time.monotonic()))
+        job.wait(deadline - time.monotonic())
     finally:
         if row.pk is not None:
             watch.remove(row.pk)
-    kind, value = "cancelled" if cancelled.is_set() else "timeout", None
-    if future.done():
-        kind, value = future.result()
-    elif future.cancel():
-        pass  # still waiting for a pool thread: now it never starts
+    kind, value = "cancelled" if cancelled else "timeout", None
+    if job.done():
+        kind, value = job.result()
+    elif job.cancel():
+        pass  # still waiting for a runner thread: now it never starts
     elif not interrupt.fire(ActionCancelled if kind == "cancelled" else ActionTimeout):
         # It ended just now, on its own: its own outcome stands.
-        kind, value = future.result()
+        job.wait(None)
+        kind, value = job.result()
     # The run is over, even if a thread stuck in C code has not noticed yet.
     nango.release_locks()
     duration_ms = (time.perf_counter() - started) * 1000

@@ -204,7 +204,8 @@ def test_it_leaves_tracing_usable_after_runs_and_timeouts(tmp_path):
 import django, os, sys
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nangosite.settings")
 django.setup()
-from executions.runner import _Interrupt, pool, _call
+from executions.runner import _Interrupt
+from executions.threads import runners
 from executions.context import ActionTimeout
 import threading, time
 
@@ -221,8 +222,13 @@ def fired():
         pass
     i.finish()
 
-pool().submit(quick).result()
-pool().submit(fired).result()
+def run(fn):  # on a runner thread, as a function runs, and waited for
+    job = runners().submit(fn)
+    job.wait(None)
+    return job.result()
+
+run(quick)
+run(fired)
 sys.settrace(lambda *a: None)
 (lambda: 1)()
 sys.settrace(None)
