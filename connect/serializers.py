@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from integrations.models import Connection, Integration, validate_webhook_url
-from integrations.serializers import TagsField
+from integrations.serializers import TagsField, Text
 
 
 class Strict(serializers.Serializer):
@@ -18,21 +18,21 @@ class Strict(serializers.Serializer):
 
 
 class EndUserInput(Strict):
-    id = serializers.CharField(max_length=255)
+    id = Text(max_length=255)
     email = serializers.EmailField(max_length=255, required=False)
-    display_name = serializers.CharField(max_length=255, required=False)
+    display_name = Text(max_length=255, required=False)
     tags = TagsField(required=False)
 
 
 class OrganizationInput(Strict):
-    id = serializers.CharField(max_length=255)
-    display_name = serializers.CharField(max_length=255, required=False)
+    id = Text(max_length=255)
+    display_name = Text(max_length=255, required=False)
 
 
 class IntegrationDefaults(Strict):
-    user_scopes = serializers.CharField(max_length=1024, required=False, allow_blank=True)
+    user_scopes = Text(max_length=1024, required=False, allow_blank=True)
     authorization_params = serializers.DictField(
-        child=serializers.CharField(max_length=1024, allow_blank=True), required=False
+        child=Text(max_length=1024, allow_blank=True), required=False
     )
     connection_config = serializers.DictField(required=False)
 
@@ -79,9 +79,7 @@ class SessionFields(Strict):
 class SessionInput(SessionFields):
     """`POST /connect/sessions`."""
 
-    allowed_integrations = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False
-    )
+    allowed_integrations = serializers.ListField(child=Text(max_length=255), required=False)
 
     def validate(self, data: dict) -> dict:
         if not data.get("end_user") and not data.get("tags"):
@@ -101,8 +99,8 @@ class SessionInput(SessionFields):
 class ReconnectInput(SessionFields):
     """`POST /connect/sessions/reconnect`: a session that overrides one connection."""
 
-    connection_id = serializers.CharField(max_length=255)
-    integration_id = serializers.CharField(max_length=255)
+    connection_id = Text(max_length=255)
+    integration_id = Text(max_length=255)
 
     def validate(self, data: dict) -> dict:
         connection = (
@@ -124,9 +122,9 @@ class ReconnectInput(SessionFields):
 
 
 class ApiKeyInput(Strict):
-    apiKey = serializers.CharField(max_length=1024, trim_whitespace=False)
+    apiKey = Text(max_length=1024, trim_whitespace=False)
 
 
 class BasicInput(Strict):
-    username = serializers.CharField(max_length=1024, allow_blank=True, trim_whitespace=False)
-    password = serializers.CharField(max_length=1024, allow_blank=True, trim_whitespace=False)
+    username = Text(max_length=1024, allow_blank=True, trim_whitespace=False)
+    password = Text(max_length=1024, allow_blank=True, trim_whitespace=False)

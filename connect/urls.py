@@ -1,5 +1,4 @@
 from django.urls import path
-from django.views.generic import RedirectView
 
 from connect import views
 
@@ -8,7 +7,7 @@ urlpatterns = [
     path("connect/sessions/reconnect", views.reconnect),
     path("connect/session", views.session),
     path("connect/", views.page),
-    path("connect", RedirectView.as_view(url="/connect/", query_string=True)),
+    path("connect", views.to_page),
     path("oauth/connect/<str:key>", views.oauth_connect),
     path("oauth/callback", views.oauth_callback),
     path("api-auth/api-key/<str:key>", views.api_key),

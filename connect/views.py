@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import BasePermission
@@ -21,7 +20,7 @@ from connect import serializers as s
 from connect.models import ConnectSession, OAuthState
 from integrations.models import Connection
 from integrations.providers import AuthMode
-from nangosite.api import ApiError, error_of, invalid, raw_json, read_json
+from nangosite.api import ApiError, error_of, invalid, method_not_allowed, raw_json, read_json
 from nangosite.lib.errors import DomainError
 
 
@@ -118,6 +117,9 @@ def _page(request, template: str, context: dict, status: int = 200, frameable=Fa
     return _secure(response, frameable)
 
 
+# The pages below only answer GET, which changes nothing: CSRF has nothing to guard, and
+# any other method gets its 405 with `Allow` instead of the CSRF failure page.
+@csrf_exempt
 @require_GET
 def page(request) -> HttpResponse:
     """The Connect page: `connect_link` opens it, `openConnectUI` embeds it. It reads its
@@ -126,6 +128,14 @@ def page(request) -> HttpResponse:
     # The OAuth2 popup goes to the provider and back: it must keep its opener.
     response["Cross-Origin-Opener-Policy"] = "same-origin-allow-popups"
     return response
+
+
+@csrf_exempt
+@require_GET
+def to_page(request) -> HttpResponse:
+    """`/connect` → `/connect/`, the query kept (a connect_link's token)."""
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponseRedirect("/connect/" + (f"?{query}" if query else ""))
 
 
 def _popup(request, connection: Connection | None = None, error: Exception | None = None):
@@ -148,6 +158,7 @@ def _popup(request, connection: Connection | None = None, error: Exception | Non
     return response
 
 
+@csrf_exempt
 @require_GET
 def oauth_connect(request, key: str) -> HttpResponse:
     """Start an OAuth2 authorization: store its state, send the end user to the provider."""
@@ -167,6 +178,7 @@ def oauth_connect(request, key: str) -> HttpResponse:
     return response
 
 
+@csrf_exempt
 @require_GET
 def oauth_callback(request) -> HttpResponse:
     """Where the provider sends the end user back: check the state, exchange the code."""
@@ -190,7 +202,7 @@ def _auth_route(view: Callable[..., Connection]) -> Callable[..., HttpResponse]:
     def wrapper(request: HttpRequest, key: str) -> HttpResponse:
         try:
             if request.method != "POST":
-                raise exceptions.MethodNotAllowed(request.method)
+                return method_not_allowed("POST")
             session = _session_of(request)
             integration = session.integration(key)
             body = read_json(request)

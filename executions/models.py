@@ -385,7 +385,9 @@ class Execution(models.Model):
         )
         if parent_pk is not None:
             values["parent_id"] = parent_pk
-        execution = cls(**values)
+        # Every trigger builds one: positional, as the ORM builds rows it reads (a third of
+        # the cost of keyword arguments).
+        execution = cls.from_db("default", _ATTNAMES, [values.get(name) for name in _ATTNAMES])
         execution.connection_record, execution.function_version = connection, version
         if not deferred:
             execution.write_row()
@@ -630,4 +632,5 @@ class Execution(models.Model):
 
 
 # The columns an execution's INSERT writes (all but the pk): `write_row`.
-_ROW_FIELDS = tuple(f.attname for f in Execution._meta.concrete_fields if not f.primary_key)
+_ATTNAMES = tuple(f.attname for f in Execution._meta.concrete_fields)
+_ROW_FIELDS = tuple(name for name in _ATTNAMES if name != Execution._meta.pk.attname)

@@ -264,8 +264,10 @@ class FunctionTreeSerializer(serializers.Serializer):
 
 
 class DeploySerializer(FunctionTreeSerializer):
-    integration = serializers.CharField(required=False, allow_blank=True, default="")
-    action = serializers.CharField(required=False, allow_blank=True, default="")
+    integration = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=255
+    )
+    action = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
     prune = serializers.BooleanField(required=False, default=False)
     dry_run = serializers.BooleanField(required=False, default=False)
     commit = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
@@ -284,7 +286,9 @@ class RollbackSerializer(serializers.Serializer):
 class DryRunSerializer(FunctionTreeSerializer):
     action = serializers.CharField(max_length=255)
     connection_id = serializers.CharField(max_length=255)
-    integration = serializers.CharField(required=False, allow_blank=True, default="")
+    integration = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=255
+    )
     input = serializers.JSONField(required=False, allow_null=True, default=None)
     validation = serializers.BooleanField(required=False, default=False)
     save = serializers.BooleanField(required=False, default=False)

@@ -26,6 +26,15 @@ _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STEM = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+# `classify`'s rule as one regular expression, for the OpenAPI document's `files`.
+_DIR = r"(?!\.{1,2}/)[a-zA-Z0-9~:.@ _-]+"
+_MODULES = r"([A-Za-z_][A-Za-z0-9_]*/)*[A-Za-z_][A-Za-z0-9_]*"
+PATH_PATTERN = (
+    rf"^{PACKAGE}/({LIB}/|{_DIR}/{LIB}/){_MODULES}\.py$"
+    rf"|^{PACKAGE}/{_DIR}/actions/[A-Za-z0-9_-]{{1,255}}\.py$"
+)
+
+
 def action_name(stem: str) -> str:
     return stem.replace("_", "-")
 

@@ -122,7 +122,9 @@ TRIGGER_RESPONSES = {
         "(`too_many_requests`; `Retry-After` and `X-RateLimit-*` say when to retry)"
     ),
 }
-WEBHOOK_URL_PATTERN = r"^(https?://([a-z0-9]+\.)+[a-z]{2,}(:[0-9]{1,5})?(/[A-Za-z0-9._~-]*)*)?$"
+# http(s) URLs any URL validator takes (labels of at most 63, a name of at most 191).
+URL_PATTERN = r"https?://([a-z0-9]{1,63}\.){1,2}[a-z]{2,63}(:[0-9]{1,5})?(/[A-Za-z0-9._~-]*)*"
+WEBHOOK_URL_PATTERN = rf"^({URL_PATTERN})?$"
 SUCCESS = {"type": "object", "required": ["success"], "properties": {"success": {"const": True}}}
 MCP_DESCRIPTION = (
     "`initialize`, `ping`, `tools/list` (the integration's enabled actions), `tools/call` "
@@ -561,7 +563,7 @@ def document(env: Environment | None = None, server_url: str = "/") -> dict:
 
     parts = components()
     parts["securitySchemes"].update(connect.security_schemes())
-    paths = {**static_paths(), **connect.paths()}
+    paths = {**static_paths(), **connect.paths(env)}
     if env is not None:
         paths.update(action_paths(env, parts["schemas"]))
     for item in paths.values():

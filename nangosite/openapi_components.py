@@ -13,6 +13,8 @@ from nangosite.lib.headers import Header
 ERROR = {"$ref": "#/components/schemas/Error"}
 ANY = {}
 NO_NUL = r"^[^\x00]*$"
+# A trimmed text field (DRF's CharField): something besides whitespace.
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
 def text(max_length: int = 255, min_length: int = 0, pattern: str = NO_NUL) -> dict:

@@ -1,9 +1,13 @@
 """The OpenAPI paths of the function developer's workflow: deploy and dry-run a posted
 function tree, an action's versions, rollback and unpin (what the `nango` CLI calls)."""
 
+from nango.tree import PATH_PATTERN
+from nangosite.openapi_components import NO_NUL, NOT_BLANK, text
+
 ANY: dict = {}
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
+NAME = text(255, 1, NOT_BLANK)
 
 FILES = {
     "type": "object",
@@ -11,11 +15,12 @@ FILES = {
         "Tree path to source: `functions/<integration>/actions/<name>.py` (one action), "
         "`functions/<integration>/lib/….py` and `functions/lib/….py` (helper modules)"
     ),
-    "additionalProperties": STRING,
+    "propertyNames": {"pattern": PATH_PATTERN, "maxLength": 512},
+    "additionalProperties": {"type": "string", "pattern": NO_NUL},
     "minProperties": 1,
 }
 ENVIRONMENT = {
-    "type": "string",
+    **text(64),
     "description": "Refuse (400) unless the secret key is this environment's",
 }
 CHANGE = {
@@ -117,12 +122,12 @@ def function_paths() -> dict:
             "type": "object",
             "properties": {
                 "version": {
-                    "type": ["string", "integer", "null"],
+                    "anyOf": [text(64, 1, NOT_BLANK), {"type": ["integer", "null"]}],
                     "description": "A number, a declared version, or none: the version "
                     "before the live one",
                 },
                 "pin": {**BOOLEAN, "description": "Default true: deploys leave it alone"},
-                "by": STRING,
+                "by": text(255),
             },
         },
         ok=HISTORY,
@@ -146,12 +151,12 @@ def function_paths() -> dict:
                     "required": ["files"],
                     "properties": {
                         "files": FILES,
-                        "integration": {**STRING, "description": "Only this integration"},
-                        "action": {**STRING, "description": "Only this action"},
+                        "integration": {**text(), "description": "Only this integration"},
+                        "action": {**text(), "description": "Only this action"},
                         "prune": {**BOOLEAN, "description": "Disable functions gone from it"},
                         "dry_run": {**BOOLEAN, "description": "Check and list; store nothing"},
-                        "commit": STRING,
-                        "deployed_by": STRING,
+                        "commit": text(64),
+                        "deployed_by": text(255),
                         "environment": ENVIRONMENT,
                     },
                 },
@@ -173,9 +178,9 @@ def function_paths() -> dict:
                     "required": ["files", "action", "connection_id"],
                     "properties": {
                         "files": FILES,
-                        "action": STRING,
-                        "connection_id": STRING,
-                        "integration": STRING,
+                        "action": NAME,
+                        "connection_id": NAME,
+                        "integration": text(),
                         "input": ANY,
                         "validation": BOOLEAN,
                         "save": {**BOOLEAN, "description": "Answer the fixture tests replay"},

@@ -194,3 +194,64 @@ def test_header_schemas_say_what_the_checks_take(deployed, client):
     assert params["ConnectionId"]["schema"]["maxLength"] == 255
     key = params["IdempotencyKey"]["schema"]["pattern"]
     assert [re.search(key, v) is not None for v in ("k-1", " ", "a\x00b")] == [True, False, False]
+
+
+def test_connect_fields_that_name_integrations_list_the_environments_own(deployed, api, client):
+    def session_body(doc: dict) -> dict:
+        sessions = doc["paths"]["/connect/sessions"]["post"]
+        return sessions["requestBody"]["content"]["application/json"]["schema"]
+
+    body = session_body(api.get("/openapi.json").json())
+    keys = ["github", "team a:crm"]  # this environment's; never another's
+    assert body["properties"]["allowed_integrations"]["items"] == {"enum": keys}
+    assert body["properties"]["overrides"]["propertyNames"] == {"enum": keys}
+    assert body["additionalProperties"] is False  # the bodies refuse unknown keys
+    # Without a key, nothing of any environment: any non-blank text.
+    public = session_body(client.get("/openapi.json").json())
+    assert "enum" not in public["properties"]["allowed_integrations"]["items"]
+
+
+def test_the_callback_requires_its_state_and_documents_every_refusal(deployed, client):
+    paths = client.get("/openapi.json").json()["paths"]
+    callback = paths["/oauth/callback"]["get"]
+    state = next(p for p in callback["parameters"] if p["name"] == "state")
+    assert state["required"] is True
+    # The request boundary refuses a NUL in the query in JSON, before the page.
+    assert set(callback["responses"]["400"]["content"]) == {"text/html", "application/json"}
+    assert {"302", "400", "401", "404"} <= set(paths["/oauth/connect/{key}"]["get"]["responses"])
+    assert {"204", "401"} <= set(paths["/connect/session"]["delete"]["responses"])
+
+
+def test_a_tree_path_is_documented_as_the_deploy_reads_it():
+    from nango.tree import PATH_PATTERN, classify
+
+    paths = [
+        "functions/github/actions/create_issue.py",
+        "functions/team a:crm/actions/x-y.py",
+        "functions/github/lib/issues/text.py",
+        "functions/lib/text.py",
+        "functions/lib/actions/x.py",  # a helper module named actions.x
+        "functions/./actions/x.py",
+        "functions/../lib/x.py",
+        "functions/github/actions/a/b.py",
+        "functions/github/lib/1x.py",
+        "functions/github/tests/x.json",
+        "functions/x.py",
+        "lib/x.py",
+    ]
+    for path in paths:
+        assert (re.search(PATH_PATTERN, path) is not None) == (classify(path) is not None), path
+
+
+@pytest.mark.parametrize("path", ["/connect/", "/connect", "/oauth/callback"])
+def test_a_page_answers_other_methods_405_with_allow(client, path):
+    # GET-only pages: no CSRF failure page for a POST, a 405 that says what is allowed.
+    for method in ("post", "put", "delete"):
+        r = getattr(client, method)(path)
+        assert (r.status_code, r["Allow"]) == (405, "GET"), method
+
+
+def test_an_auth_route_answers_other_methods_405_in_the_error_shape(client):
+    r = client.put("/api-auth/api-key/github?connect_session_token=x")
+    assert (r.status_code, r["Allow"]) == (405, "POST")
+    assert r.json()["error"]["code"] == "method_not_allowed"

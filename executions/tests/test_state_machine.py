@@ -48,6 +48,21 @@ def test_it_is_born_queued_for_async_and_running_for_sync(world, version):
     assert (s.status, s.attempts) == ("running", 1) and s.started and s.heartbeat
 
 
+def test_a_new_row_is_what_the_database_would_store(world, version):
+    # `create_for` builds rows positionally, as the ORM loads them: a field it does not
+    # set must be one the database stores as NULL, not one with a default it would skip.
+    for deferred in (False, True):
+        built = Execution.create_for(world.connection, version, {"a": 1}, deferred=deferred)
+        if deferred:
+            built.write_row()
+        stored = Execution.objects.get(pk=built.pk)
+        for field in Execution._meta.concrete_fields:
+            name = field.attname
+            assert getattr(built, name) == getattr(stored, name), name
+            if getattr(built, name) is None:
+                assert field.null and not field.has_default(), name
+
+
 def test_it_lets_exactly_one_claim_win(world, version):
     execution = queued(world, version)
     twin = Execution.objects.get(pk=execution.pk)

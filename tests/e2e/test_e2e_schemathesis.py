@@ -55,7 +55,14 @@ allow-x00 = false
 "path.name" = "echo"
 "path.connection_id" = "conn-1"
 "query.provider_config_key" = "github"
-"body.provider_config_key" = "github"
+# Body fields take fixed values only through a dictionary (schemathesis' `parameters`).
+"body.provider_config_key" = {{ dictionary = "integration" }}
+
+[dictionaries]
+integration = {{ values = ["github"] }}
+connection = {{ values = ["conn-1"] }}
+fuzzed = {{ values = ["fuzzed"] }}
+nowhere = {{ values = [""] }}
 
 [checks.positive_data_acceptance]
 # 424: a valid request whose dependency failed (a forced refresh of a token without a
@@ -65,19 +72,40 @@ expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "424", "429", "5x
 [[operations]]
 include-name = "POST /connections"
 # Upserts go to a connection of their own, never over the fixture's credentials.
-parameters = {{ "body.connection_id" = "fuzzed" }}
+parameters = {{ "body.connection_id" = {{ dictionary = "fuzzed" }} }}
 # Which credential types an integration takes depends on its provider (github: OAUTH2);
 # the document lists all four shapes, so a valid API_KEY body for github is a 400.
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
 
 [[operations]]
-include-name = ["PATCH /connections/metadata", "POST /connections/metadata"]
-parameters = {{ "body.connection_id" = "conn-1" }}
+include-name = [
+    "PATCH /connections/metadata",
+    "POST /connections/metadata",
+    "POST /connect/sessions/reconnect",
+]
+parameters = {{ "body.connection_id" = {{ dictionary = "connection" }} }}
 
 [[operations]]
-include-name = "PATCH /connections/{{connection_id}}"
+include-name = "POST /connect/sessions/reconnect"
+# It re-authorises an existing connection: the phases that generate boundary values
+# (coverage) ignore the dictionary above, and no generated id names one (400, as Nango).
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
+
+[[operations]]
+include-name = ["POST /functions/deploy", "POST /functions/dryrun"]
+# A tree's files must be Python that defines actions, which no schema can say: a valid
+# JSON body may still be refused 400 `invalid_functions`.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404"]
+
+[[operations]]
+include-name = "GET /oauth/callback"
+# `state` is a one-time secret the platform issued and no generated one is: always refused.
+checks.positive_data_acceptance.expected-statuses = ["200", "400"]
+
+[[operations]]
+include-name = ["PATCH /connections/{{connection_id}}", "POST /connect/sessions"]
 # Never a webhook URL off this machine.
-parameters = {{ "body.webhook_url_override" = "" }}
+parameters = {{ "body.webhook_url_override" = {{ dictionary = "nowhere" }} }}
 """
 EXCLUDED = [
     ("DELETE", "/integrations/{key}"),
