@@ -35,6 +35,8 @@ Flags (defaults in brackets):
     --threads N          threads per gunicorn worker [2]
     --worker-class K     gunicorn worker class [gthread]
     --gunicorn-arg ARG   extra gunicorn argument, repeatable (e.g. --gunicorn-arg=--keep-alive=5)
+    --server NAME        gunicorn, or granian (an alternative measured: `pip install granian`;
+                         --workers and --threads as its workers and blocking threads) [gunicorn]
     --backends LIST      sqlite,postgres [both]
     --pg-url URL         PostgreSQL server to create the scratch databases on
                          [postgres://postgres@127.0.0.1:5432]
@@ -353,9 +355,20 @@ class Server:
         a = self.args
         logfile = self.workdir / f"gunicorn-{self.name}-{self.backend}.log"
         self.log = open(logfile, "ab")  # noqa: SIM115
-        command = gunicorn_command(
-            port, a.workers, a.threads, a.worker_class, a.gunicorn_arg, app=self.app
-        )
+        if getattr(a, "server", "gunicorn") == "granian":
+            # The alternative measured: granian (Rust HTTP, WSGI on its blocking threads).
+            if not (Path(sys.executable).parent / "granian").exists():
+                raise SystemExit("--server granian: pip install granian into this venv first")
+            command = [
+                str(Path(sys.executable).parent / "granian"), "--interface", "wsgi",
+                "--workers", str(a.workers), "--blocking-threads", str(a.threads),
+                "--host", "127.0.0.1", "--port", str(port), "--no-ws", "--log-level", "warning",
+                f"{self.app}:application",
+            ]  # fmt: skip
+        else:
+            command = gunicorn_command(
+                port, a.workers, a.threads, a.worker_class, a.gunicorn_arg, app=self.app
+            )
         self.proc = spawn(command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         try:
             wait_http(self.url + self.path, self.proc)
@@ -500,6 +513,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--gunicorn-arg", action="append", default=[])
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--concurrency", default="1,16")
@@ -523,7 +537,7 @@ def main() -> int:
         return args.requests_c1 if c == 1 else args.requests_cN
 
     print(
-        f"gunicorn: --workers {args.workers} --threads {args.threads} -k {args.worker_class} "
+        f"{args.server}: --workers {args.workers} --threads {args.threads} -k {args.worker_class} "
         f"{' '.join(args.gunicorn_arg)}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}"
     )
     results: list[Result] = []
