@@ -17,7 +17,8 @@ from authlib.oauth2.client import OAuth2Client
 from django.conf import settings
 from django.utils.timezone import now
 
-from integrations.providers import Provider, dig
+from integrations.providers import Provider
+from nango.context import dig
 from nangosite.lib import http
 
 # Authorization parameters that only the flow itself sets.

@@ -13,6 +13,8 @@ from nango.response import Response
 
 
 def dig(data: object, path: str) -> object:
+    """The value at a dotted path ("team.id", "items.0.id") of parsed JSON, or None: what
+    pagination reads of a page, and the platform of a provider's token answer."""
     for part in [p for p in path.split(".") if p]:
         if isinstance(data, dict):
             data = data.get(part)

@@ -12,7 +12,6 @@ from integrations.providers.base import (
     Provider,
     RateLimit,
     TemplateError,
-    dig,
     render,
 )
 
@@ -23,7 +22,6 @@ __all__ = [
     "Provider",
     "RateLimit",
     "TemplateError",
-    "dig",
     "get_provider",
     "provider_choices",
     "render",

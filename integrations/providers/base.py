@@ -127,18 +127,6 @@ class Provider:
         return {k: render(v, credentials, connection_config) for k, v in self.query.items()}
 
 
-def dig(data: object, path: str) -> object:
-    """The value at a dotted path ("team.id", "items.0.id") of parsed JSON, or None."""
-    for part in [p for p in path.split(".") if p]:
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
-
-
 def _lookup(name: str, credentials: dict, connection_config: dict) -> str | None:
     name = name.strip()
     if name.startswith("connectionConfig."):
