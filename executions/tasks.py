@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, transaction
 from django.db import connection as db_connection
 from django.utils.timezone import now
 
@@ -23,6 +23,7 @@ from executions.queue import claim_next, missing_loops, needs_wake
 from executions.runner import run_version
 from integrations.recorder import Recorder
 from nangosite.lib import tracing
+from nangosite.lib.retrying import TRANSIENT, retrying
 from nangosite.lib.tasks import enqueue, pending
 from webhooks import tasks as webhook_tasks
 from webhooks.models import Delivery, webhook_urls
@@ -43,11 +44,6 @@ _ENDING_FIELDS = (
     "finished",
     "duration_ms",
 )
-
-
-# Database errors worth waiting out: the server is unreachable, restarting, or locked.
-# Anything else (a value it refuses) will not go away by writing it again.
-TRANSIENT = (OperationalError, InterfaceError)
 
 
 def run_attempt(execution: Execution, caller: Caller | None = None) -> None:
@@ -171,7 +167,7 @@ def _record(execution: Execution, ending: dict) -> bool:
                 setattr(execution, name, value)
             raise
 
-    return _retrying(write)
+    return retrying(write)
 
 
 def crash(execution: Execution) -> bool:
@@ -190,30 +186,10 @@ def expire(execution: Execution) -> bool:
                 Delivery.objects.announce(execution)
             return ended
 
-    ended = _retrying(write)
+    ended = retrying(write)
     if ended:
         report.ended(execution, Outcome.FAILED)
     return ended
-
-
-def _retrying(write):
-    """Run `write` until it succeeds, waiting out an unreachable or locked database (with
-    backoff, for up to FINAL_WRITE_RETRY_SECONDS): an end that was reached is written,
-    not abandoned, while its process lives."""
-    deadline = time.monotonic() + settings.FINAL_WRITE_RETRY_SECONDS
-    attempt = 0
-    while True:
-        try:
-            return write()
-        except TRANSIENT:
-            if time.monotonic() >= deadline:
-                raise
-            log.warning("writing a run's end failed; retrying", exc_info=attempt == 0)
-            time.sleep(min(0.1 * 2**attempt, 2.0))
-            attempt += 1
-            if not db_connection.in_atomic_block:
-                # A connection the database dropped (restart) stays broken: reconnect.
-                db_connection.close_if_unusable_or_obsolete()
 
 
 def wake(env_id: int) -> bool:

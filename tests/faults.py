@@ -36,6 +36,10 @@ from tests.fakeprovider import FakeProvider
 from tests.processes import manage, qcluster, scratch_postgres, stop_group
 from tests.servers import PrivatePostgres, PrivateRedis
 
+# A webhook's message lost with the fault is sent again once it is QUEUE_STALL_SECONDS (3)
+# late, by the next heartbeat (every 2 s) that finds the webhook queue empty.
+WEBHOOK_SETTLE_SECONDS = 10.0
+
 WORK = """
 import time
 from nango import create_action
@@ -254,7 +258,10 @@ class Harness:
         deadline = time.monotonic() + self.s.settle_seconds
         while time.monotonic() < deadline and self._unfinished() > 0:
             time.sleep(0.5)
-        time.sleep(1)  # the last webhooks
+        # The last webhooks, and one sent again because its message went with the fault.
+        deadline = time.monotonic() + WEBHOOK_SETTLE_SECONDS
+        while time.monotonic() < deadline and self.report().webhooks_missing:
+            time.sleep(0.5)
         return self.report()
 
     # --- what happened -----------------------------------------------------------------

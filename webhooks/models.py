@@ -28,6 +28,7 @@ from nangosite.lib import http, metrics
 from nangosite.lib.backoff import backoff
 from nangosite.lib.cache import TTLCache
 from nangosite.lib.logs import event
+from nangosite.lib.retrying import retrying
 from nangosite.lib.storable import clean_text
 from webhooks import signing
 
@@ -322,7 +323,8 @@ class Delivery(models.Model):
             attempts__lt=F("max_attempts"),
         ).update(next_attempt_at=lease)
         if changed:
-            self.refresh_from_db()
+            # Held now (its lease): read it back even if the database falters meanwhile.
+            retrying(self.refresh_from_db, "a webhook's claim")
         return bool(changed)
 
     def attempt(self) -> "DeliveryAttempt | None":
@@ -332,13 +334,15 @@ class Delivery(models.Model):
         attempt left), or pending with `next_attempt_at` set to when the next attempt may
         start.
         """
+        # The key before the claim: a database that fails here leaves the row due, for the
+        # reaper to send again; once claimed, only the POST comes before the record, which
+        # waits out an outage (a claimed row is otherwise held for its whole lease).
+        key = Environment.objects.only("webhook_signing_key").get(pk=self.environment_id)
         if not self.claim():
             return None
         lease, number = self.next_attempt_at, self.attempts + 1
-        key = Environment.objects.only("webhook_signing_key").get(pk=self.environment_id)
         row, retryable = self._send(key.webhook_signing_key)
         row.number = number
-        row.save()
         moment = now()
         fields = {
             "attempts": number,
@@ -357,11 +361,17 @@ class Delivery(models.Model):
             fields.update(next_attempt_at=moment + timedelta(seconds=wait))
         else:
             fields.update(status=self.Status.FAILED, next_attempt_at=None)
-        # Guarded on our lease: if it ran out and another worker took the row, that
-        # worker's attempt decides; ours stays on record as a row.
-        if Delivery.objects.filter(
-            pk=self.pk, status=self.Status.PENDING, next_attempt_at=lease
-        ).update(**fields):
+
+        def write() -> int:
+            with transaction.atomic():
+                row.save()
+                # Guarded on our lease: if it ran out and another worker took the row,
+                # that worker's attempt decides; ours stays on record as a row.
+                return Delivery.objects.filter(
+                    pk=self.pk, status=self.Status.PENDING, next_attempt_at=lease
+                ).update(**fields)
+
+        if retrying(write, "a webhook attempt"):
             for name, value in fields.items():
                 setattr(self, name, value)
             self.report(row)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+import responses
 from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.utils.timezone import now
@@ -21,7 +22,9 @@ from executions import tasks
 from executions.heartbeat import Watch, watch
 from executions.models import Execution
 from integrations.models import Environment, FunctionVersion
+from nangosite.lib import retrying
 from nangosite.lib import tasks as broker_tasks
+from webhooks import tasks as webhook_tasks
 from webhooks.models import Delivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,7 +90,7 @@ def queued(world, version, connection=None, **kw) -> Execution:
 
 
 def test_a_runs_end_waits_for_the_database_and_is_held_meanwhile(tworld, version, sent, clock):
-    waits = clock("executions.tasks")
+    waits = clock("nangosite.lib.retrying")
     execution = queued(tworld, version)
     held = []
 
@@ -95,7 +98,7 @@ def test_a_runs_end_waits_for_the_database_and_is_held_meanwhile(tworld, version
         held.append(execution.pk in watch.running)
         waits.sleep(seconds)
 
-    tasks.time.sleep = sleep
+    retrying.time.sleep = sleep
     with failing(run_end, times=4) as failed:
         assert tasks.run_next(tworld.env.pk) == 1
     assert len(failed) == 4 and held == [True] * 4
@@ -241,3 +244,24 @@ def test_an_environment_runs_at_least_one_run_at_a_time(tworld):
         tworld.env.full_clean()
     with pytest.raises(IntegrityError), transaction.atomic():
         Environment.objects.filter(pk=tworld.env.pk).update(action_concurrency=0)
+
+
+@responses.activate
+def test_a_webhook_attempt_waits_out_the_database_and_is_not_left_held(
+    tworld, version, settings, sent, clock
+):
+    Environment.objects.filter(pk=tworld.env.pk).update(webhook_primary_url="http://a.test/h")
+    responses.post("http://a.test/h", status=200)
+    queued(tworld, version)
+    tasks.run_next(tworld.env.pk)
+    delivery = Delivery.objects.get()
+    clock("nangosite.lib.retrying")
+    # The database goes away after the POST: the attempt's record waits for it...
+    with failing(lambda sql: "webhooks_deliveryattempt" in sql and "INSERT" in sql, times=3):
+        assert webhook_tasks.deliver(delivery.pk) == "delivered"
+    assert len(responses.calls) == 1  # sent once
+    delivery.refresh_from_db()
+    # ...and is written then: delivered, not held pending for its whole lease.
+    assert delivery.status == "delivered" and delivery.attempts == 1
+    assert delivery.attempt_rows.count() == 1
+    assert tasks.reap()["webhooks"] == 0
