@@ -55,8 +55,10 @@ def paths(env: Environment | None = None) -> dict:
     created = {"type": "object", "required": ["data"], "properties": {"data": session}}
     name = text(255, 1, NOT_BLANK)
     integration_keys = "Keys of the environment's integrations"
-    keys = sorted(Integration.objects.filter(environment=env).values_list("unique_key", flat=True))
-    integration_key = {"enum": keys} if env is not None else name
+    integration_key = name
+    if env is not None:
+        keys = Integration.objects.filter(environment=env).values_list("unique_key", flat=True)
+        integration_key = {"enum": sorted(keys)}
     session_fields = {
         "end_user": strict(
             {
@@ -100,7 +102,11 @@ def paths(env: Environment | None = None) -> dict:
                 }
             ),
         },
-        "webhook_url_override": {"type": "string", "pattern": WEBHOOK_URL_PATTERN},
+        "webhook_url_override": {
+            "type": "string",
+            "pattern": WEBHOOK_URL_PATTERN,
+            "maxLength": 2048,
+        },
         "tags": TAGS,
     }
     session_body = strict(

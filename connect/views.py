@@ -9,7 +9,7 @@ from functools import wraps
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import BasePermission
@@ -117,10 +117,10 @@ def _page(request, template: str, context: dict, status: int = 200, frameable=Fa
     return _secure(response, frameable)
 
 
-# The pages below only answer GET, which changes nothing: CSRF has nothing to guard, and
-# any other method gets its 405 with `Allow` instead of the CSRF failure page.
+# The pages below only answer GET (and HEAD), which change nothing: CSRF has nothing to
+# guard, and any other method gets its 405 with `Allow` instead of the CSRF failure page.
 @csrf_exempt
-@require_GET
+@require_safe
 def page(request) -> HttpResponse:
     """The Connect page: `connect_link` opens it, `openConnectUI` embeds it. It reads its
     session token from the link or from the embedding app, so it is the same for all."""
@@ -131,7 +131,7 @@ def page(request) -> HttpResponse:
 
 
 @csrf_exempt
-@require_GET
+@require_safe
 def to_page(request) -> HttpResponse:
     """`/connect` → `/connect/`, the query kept (a connect_link's token)."""
     query = request.META.get("QUERY_STRING", "")

@@ -28,7 +28,8 @@ _STEM = re.compile(r"^[A-Za-z0-9_-]+$")
 
 # `classify`'s rule as one regular expression, for the OpenAPI document's `files`.
 _DIR = r"(?!\.{1,2}/)[a-zA-Z0-9~:.@ _-]+"
-_MODULES = r"([A-Za-z_][A-Za-z0-9_]*/)*[A-Za-z_][A-Za-z0-9_]*"
+# A helper's module path (after lib/) is at most 255 characters, as an action's file name.
+_MODULES = r"(?=[^\n]{1,255}\.py$)([A-Za-z_][A-Za-z0-9_]*/)*[A-Za-z_][A-Za-z0-9_]*"
 PATH_PATTERN = (
     rf"^{PACKAGE}/({LIB}/|{_DIR}/{LIB}/){_MODULES}\.py$"
     rf"|^{PACKAGE}/{_DIR}/actions/[A-Za-z0-9_-]{{1,255}}\.py$"
@@ -55,19 +56,21 @@ def classify(path: str) -> tuple[str, str, str] | None:
         integration, module = parts[1], parts[3:]
     elif len(parts) == 4 and parts[2] == "actions":
         stem = parts[3].removesuffix(".py")
-        if _integration(parts[1]) and _STEM.match(stem):
+        if _integration(parts[1]) and _STEM.fullmatch(stem):
             return "action", parts[1], stem
         return None
     else:
         return None
     module[-1] = module[-1].removesuffix(".py")
-    if (integration and not _integration(integration)) or not all(_MODULE.match(m) for m in module):
+    if (integration and not _integration(integration)) or not all(
+        _MODULE.fullmatch(m) for m in module
+    ):
         return None
     return "helper", integration, "/".join(module)
 
 
 def _integration(name: str) -> bool:
-    return bool(_INTEGRATION.match(name)) and name not in (".", "..", LIB)
+    return bool(_INTEGRATION.fullmatch(name)) and name not in (".", "..", LIB)
 
 
 def module_name(path: str) -> str:

@@ -122,7 +122,11 @@ def function_paths() -> dict:
             "type": "object",
             "properties": {
                 "version": {
-                    "anyOf": [text(64, 1, NOT_BLANK), {"type": ["integer", "null"]}],
+                    "anyOf": [
+                        text(64, 1, NOT_BLANK),
+                        {"type": "integer", "minimum": 0, "maximum": 2**53},
+                        {"type": "null"},
+                    ],
                     "description": "A number, a declared version, or none: the version "
                     "before the live one",
                 },

@@ -4,12 +4,15 @@ import re
 
 import pytest
 import responses
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_spec_validator import validate
+from rest_framework.exceptions import ValidationError
 
 from conftest import deploy_source, make_integration
 from executions.models import Execution
 from integrations.models import Function
+from integrations.serializers import FunctionTreeSerializer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -222,8 +225,20 @@ def test_the_callback_requires_its_state_and_documents_every_refusal(deployed, c
     assert {"204", "401"} <= set(paths["/connect/session"]["delete"]["responses"])
 
 
-def test_a_tree_path_is_documented_as_the_deploy_reads_it():
-    from nango.tree import PATH_PATTERN, classify
+def test_a_tree_path_is_documented_as_the_deploy_reads_it(client):
+    files = client.get("/openapi.json").json()["paths"]["/functions/deploy"]["post"]
+    files = files["requestBody"]["content"]["application/json"]["schema"]["properties"]["files"]
+    names = files["propertyNames"]
+
+    def documented(path: str) -> bool:
+        return len(path) <= names["maxLength"] and re.search(names["pattern"], path) is not None
+
+    def taken(path: str) -> bool:
+        try:
+            FunctionTreeSerializer().validate_files({path: ""})
+        except ValidationError:
+            return False
+        return True
 
     paths = [
         "functions/github/actions/create_issue.py",
@@ -238,17 +253,31 @@ def test_a_tree_path_is_documented_as_the_deploy_reads_it():
         "functions/github/tests/x.json",
         "functions/x.py",
         "lib/x.py",
+        "functions/gh/actions/ab\n.py",
+        "functions/lib/x\n/y.py",
+        "functions/lib/" + "a" * 255 + ".py",  # a module path of at most 255
+        "functions/lib/" + "a" * 256 + ".py",
+        "functions/gh/actions/" + "a" * 256 + ".py",
     ]
     for path in paths:
-        assert (re.search(PATH_PATTERN, path) is not None) == (classify(path) is not None), path
+        assert documented(path) == taken(path), path
 
 
-@pytest.mark.parametrize("path", ["/connect/", "/connect", "/oauth/callback"])
-def test_a_page_answers_other_methods_405_with_allow(client, path):
+@pytest.mark.parametrize(
+    "path, allow",
+    [
+        ("/connect/", "GET, HEAD"),
+        ("/connect", "GET, HEAD"),
+        ("/oauth/callback", "GET"),
+        ("/oauth/connect/github", "GET"),
+    ],
+)
+def test_a_page_answers_other_methods_405_with_allow(path, allow):
     # GET-only pages: no CSRF failure page for a POST, a 405 that says what is allowed.
+    client = Client(enforce_csrf_checks=True)
     for method in ("post", "put", "delete"):
         r = getattr(client, method)(path)
-        assert (r.status_code, r["Allow"]) == (405, "GET"), method
+        assert (r.status_code, r["Allow"]) == (405, allow), method
 
 
 def test_an_auth_route_answers_other_methods_405_in_the_error_shape(client):

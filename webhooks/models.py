@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from django.conf import settings
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.db.models import F, Q
 from django.utils.timezone import now
 
@@ -362,16 +362,34 @@ class Delivery(models.Model):
         else:
             fields.update(status=self.Status.FAILED, next_attempt_at=None)
 
-        def write() -> int:
-            with transaction.atomic():
-                row.save()
-                # Guarded on our lease: if it ran out and another worker took the row,
-                # that worker's attempt decides; ours stays on record as a row.
-                return Delivery.objects.filter(
-                    pk=self.pk, status=self.Status.PENDING, next_attempt_at=lease
-                ).update(**fields)
+        tries = 0
 
-        if retrying(write, "a webhook attempt"):
+        def write() -> bool:
+            nonlocal tries
+            tries += 1
+            try:
+                with transaction.atomic():
+                    row.save()
+                    # Guarded on our lease: if it ran out and another worker took the row,
+                    # that worker's attempt decides; ours stays on record as a row.
+                    if Delivery.objects.filter(
+                        pk=self.pk, status=self.Status.PENDING, next_attempt_at=lease
+                    ).update(**fields):
+                        return True
+            except DatabaseError:
+                row.pk, row._state.adding = None, True  # rolled back: inserted again
+                raise
+            # After a failed try, the commit that failed may have happened: ours if so.
+            return (
+                tries > 1
+                and Delivery.objects.filter(
+                    pk=self.pk, attempts=number, last_latency_ms=row.latency_ms
+                ).exists()
+            )
+
+        # Not past the lease: then the row is another worker's to send again.
+        held = (lease - now()).total_seconds() - settings.WEBHOOK_TIMEOUT_SECONDS
+        if retrying(write, "a webhook attempt", seconds=max(held, 0.0)):
             for name, value in fields.items():
                 setattr(self, name, value)
             self.report(row)

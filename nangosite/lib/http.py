@@ -166,6 +166,8 @@ def _send_once(req: Request, timeout: float) -> requests.Response:
     redirects: none of which this seam uses), which was a tenth of a provider call."""
     headers = requests.structures.CaseInsensitiveDict(DEFAULT_HEADERS)
     headers.update(req.headers)
+    for name in [name for name, value in headers.items() if value is None]:
+        del headers[name]  # as requests does: None takes a header (a default too) out
     prepared = requests.PreparedRequest()
     prepared.prepare(
         method=req.method,

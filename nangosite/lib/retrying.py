@@ -19,10 +19,11 @@ TRANSIENT = (OperationalError, InterfaceError)
 T = TypeVar("T")
 
 
-def retrying(write: Callable[[], T], what: str = "a run's end") -> T:
+def retrying(write: Callable[[], T], what: str = "a run's end", seconds: float | None = None) -> T:
     """Run `write` until it succeeds, waiting out TRANSIENT errors (with backoff, for up
-    to FINAL_WRITE_RETRY_SECONDS); then the last error is raised."""
-    deadline = time.monotonic() + settings.FINAL_WRITE_RETRY_SECONDS
+    to `seconds`, FINAL_WRITE_RETRY_SECONDS unless said); then the last error is raised."""
+    limit = settings.FINAL_WRITE_RETRY_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + limit
     attempt = 0
     while True:
         try:
