@@ -32,6 +32,28 @@ def pytest_sessionfinish(session) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _heartbeat_stops_with_the_test():
+    """A run a test left behind keeps this process's heartbeat thread on, and it would
+    reap (end stale runs, wake queues) in the next tests, or meet pytest's closed
+    database at the end: each test starts and ends without one."""
+    _stop_heartbeat()
+    yield
+    _stop_heartbeat()
+
+
+def _stop_heartbeat() -> None:
+    from executions.heartbeat import watch
+
+    with watch.lock:
+        watch.always_on = False
+        watch.running.clear()
+        watch.holds.clear()
+        thread = watch.thread
+    if thread is not None:
+        thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
 def _fast_settings(settings, tmp_path, monkeypatch):
     # django-q2 runs tasks inline in unit tests; tests/e2e run real worker processes.
     monkeypatch.setattr(Conf, "SYNC", True)

@@ -35,6 +35,8 @@ Flags (defaults in brackets):
     --threads N          threads per gunicorn worker [2]
     --worker-class K     gunicorn worker class [gthread]
     --gunicorn-arg ARG   extra gunicorn argument, repeatable (e.g. --gunicorn-arg=--keep-alive=5)
+    --client NAME        the load generator's client for triggers and the reference: requests,
+                         or http (http.client: less of the cores left to the server) [requests]
     --server NAME        gunicorn, or granian (an alternative measured: `pip install granian`;
                          --workers and --threads as its workers and blocking threads) [gunicorn]
     --backends LIST      sqlite,postgres [both]
@@ -57,6 +59,7 @@ targets are printed, not failed on.
 """
 
 import argparse
+import http.client
 import json
 import os
 import signal
@@ -69,6 +72,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -248,8 +252,7 @@ def run_load(
     go = threading.Event()
 
     def worker(latencies: list[float]) -> None:
-        session = requests.Session()
-        session.trust_env = False
+        session = getattr(send, "open", plain_session)()
         go.wait()
         try:
             while True:
@@ -262,7 +265,7 @@ def run_load(
                 started = time.perf_counter()
                 try:
                     error = send(session)
-                except requests.RequestException as exc:
+                except (requests.RequestException, OSError, http.client.HTTPException) as exc:
                     error = f"{type(exc).__name__}: {exc}"
                 elapsed = time.perf_counter() - started
                 if error:
@@ -287,6 +290,12 @@ def run_load(
     return result
 
 
+def plain_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 def direct_sender(provider_url: str):
     url = provider_url + "/user"
 
@@ -297,7 +306,7 @@ def direct_sender(provider_url: str):
     return send
 
 
-def trigger_sender(server_url: str, secret: str, path: str = "/action/trigger"):
+def trigger_sender(server_url: str, secret: str, path: str = "/action/trigger", lean=False):
     url = server_url + path
     headers = {
         "Authorization": f"Bearer {secret}",
@@ -314,7 +323,22 @@ def trigger_sender(server_url: str, secret: str, path: str = "/action/trigger"):
             return f"{r.status_code} {r.text[:300]}"
         return ""
 
-    return send
+    if not lean:
+        return send
+    # `--client http`: http.client, a fraction of requests' CPU per call, so that less of
+    # the two cores goes to the load generator and more of the figure is the server's.
+    parts = urlsplit(url)
+
+    def lean_send(conn: http.client.HTTPConnection) -> str:
+        conn.request("POST", parts.path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        if r.status != 200 or json.loads(data) != expected:
+            return f"{r.status} {data[:300]!r}"
+        return ""
+
+    lean_send.open = lambda: http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    return lean_send
 
 
 # --- the platform and the reference ---------------------------------------------------
@@ -347,7 +371,8 @@ class Server:
         return env
 
     def sender(self):
-        return trigger_sender(self.url, self.secret, self.path)
+        lean = getattr(self.args, "client", "requests") == "http"
+        return trigger_sender(self.url, self.secret, self.path, lean)
 
     def start(self) -> None:
         port = free_port()
@@ -514,6 +539,7 @@ def main() -> int:
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--gunicorn-arg", action="append", default=[])
     parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
+    parser.add_argument("--client", choices=["requests", "http"], default="requests")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--concurrency", default="1,16")
