@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from integrations.deploy import deploy
 from integrations.functions import Tree
 from integrations.models import Connection, Environment, Integration
+from nango.tree import action_path
 
 SECRET = "5a0e2b4c-1111-4222-8333-444455556666"
 OTHER_SECRET = "9f9f9f9f-aaaa-4bbb-8ccc-ddddeeeeffff"
@@ -197,8 +198,7 @@ def expiring_credentials(minutes: int = -1, token: str = "old-token") -> dict:
 def deploy_source(integration: Integration, name: str, source: str, helpers: dict | None = None):
     """Deploy one action from source text, as `manage.py deploy` would; `helpers` are
     more files of its tree (tree path to source)."""
-    filename = f"functions/{integration.unique_key}/actions/{name.replace('-', '_')}.py"
-    files = {filename: textwrap.dedent(source)}
+    files = {action_path(integration.unique_key, name): textwrap.dedent(source)}
     files.update({path: textwrap.dedent(text) for path, text in (helpers or {}).items()})
     return deploy(integration.environment, Tree(files), action=name)
 

@@ -71,11 +71,11 @@ class Side:
             self.env["REDIS_URL"] = redis_url
         self.workers = []
 
-    def worker_command(self) -> tuple[list[str], Path]:
+    def worker_command(self) -> list[str]:
         raise NotImplementedError
 
     def start_workers(self) -> None:
-        command, cwd = self.worker_command()
+        command = self.worker_command()
         for i in range(self.args.qworkers):
             log = open(self.workdir / f"qcluster-{self.name}-{self.backend}-{i}.log", "ab")  # noqa: SIM115
             proc = b.spawn(command, env=self.env, stdout=log, stderr=b.subprocess.STDOUT)
@@ -141,8 +141,7 @@ class Ours(Side, b.Platform):
 
     def setup(self) -> None:
         super().setup()
-        api = b.requests.Session()
-        api.trust_env = False
+        api = b.plain_session()
         api.headers["Authorization"] = f"Bearer {self.secret}"
         for i in range(self.args.connections):
             r = api.post(
@@ -162,8 +161,8 @@ class Ours(Side, b.Platform):
             f"Environment.objects.update(action_concurrency={self.args.concurrency})",
         )
 
-    def worker_command(self) -> tuple[list[str], Path]:
-        return [sys.executable, str(b.ROOT / "manage.py"), "qcluster"], b.ROOT
+    def worker_command(self) -> list[str]:
+        return [sys.executable, str(b.ROOT / "manage.py"), "qcluster"]
 
     def headers(self, i: int) -> dict:
         return {
@@ -194,8 +193,10 @@ class Reference(Side, b.Reference):
     def setup(self) -> None:
         super().setup(self.args.connections)
 
-    def worker_command(self) -> tuple[list[str], Path]:
-        return [sys.executable, str(b.REFERENCE / "manage.py"), "qcluster"], b.REFERENCE
+    def worker_command(self) -> list[str]:
+        # Run from the repository like the platform's: the reference's settings find
+        # refsite through PYTHONPATH.
+        return [sys.executable, str(b.REFERENCE / "manage.py"), "qcluster"]
 
     def headers(self, i: int) -> dict:
         return {"Connection-Id": f"c{i % self.args.connections}", "Provider-Config-Key": "github"}

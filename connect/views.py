@@ -20,26 +20,28 @@ from connect import serializers as s
 from connect.models import ConnectSession, OAuthState
 from integrations.models import Connection
 from integrations.providers import AuthMode
-from nangosite.api import ApiError, error_of, invalid, method_not_allowed, raw_json, read_json
+from nangosite.api import (
+    ApiError,
+    error_of,
+    invalid,
+    method_not_allowed,
+    raw_json,
+    read_json,
+    valid,
+)
 from nangosite.lib.errors import DomainError
-
-
-def _valid(serializer) -> dict:
-    if not serializer.is_valid():
-        raise invalid("invalid_body", serializer.errors)
-    return serializer.validated_data
 
 
 @api_view(["POST"])
 def sessions(request) -> Response:
-    data = _valid(s.SessionInput(data=request.data, context={"env": request.auth}))
+    data = valid(s.SessionInput(data=request.data, context={"env": request.auth}))
     session, token = ConnectSession.objects.open(request.auth, data)
     return Response({"data": session.to_api(token)}, status=201)
 
 
 @api_view(["POST"])
 def reconnect(request) -> Response:
-    data = _valid(s.ReconnectInput(data=request.data, context={"env": request.auth}))
+    data = valid(s.ReconnectInput(data=request.data, context={"env": request.auth}))
     session, token = ConnectSession.objects.open(request.auth, data)
     return Response({"data": session.to_api(token)}, status=201)
 
@@ -227,7 +229,7 @@ def api_key(session: ConnectSession, integration, body) -> Connection:
     mode = integration.catalog.auth_mode
     if mode not in (AuthMode.API_KEY, AuthMode.BEARER):
         raise errors.InvalidAuthMode(f"{integration.unique_key} does not take an API key.")
-    data = _valid(s.ApiKeyInput(data=body))
+    data = valid(s.ApiKeyInput(data=body))
     if mode == AuthMode.BEARER:
         credentials = {"type": "BEARER", "token": data["apiKey"]}
     else:
@@ -240,7 +242,7 @@ def api_key(session: ConnectSession, integration, body) -> Connection:
 def basic(session: ConnectSession, integration, body) -> Connection:
     if integration.catalog.auth_mode != AuthMode.BASIC:
         raise errors.InvalidAuthMode(f"{integration.unique_key} does not take basic auth.")
-    data = _valid(s.BasicInput(data=body))
+    data = valid(s.BasicInput(data=body))
     credentials = {"type": "BASIC", "username": data["username"], "password": data["password"]}
     config = _config(session, integration.unique_key)
     return session.connect(integration, credentials, config, Connection.Via.BASIC)[0]

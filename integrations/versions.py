@@ -136,7 +136,7 @@ class FunctionVersionQuerySet(models.QuerySet):
             return version
         version = (
             self.select_related("function__integration")
-            .defer("source")
+            .defer("source", "modules")
             .filter(
                 function__integration__environment_id=env_id,
                 function__integration__unique_key=provider_config_key,

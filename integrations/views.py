@@ -10,13 +10,7 @@ from integrations.credentials import RefreshError, fresh_credentials
 from integrations.deploy import Provenance, deploy, report
 from integrations.functions import Tree
 from integrations.models import Connection, Function, FunctionVersion, Integration, Via
-from nangosite.api import ApiError, invalid
-
-
-def _valid(serializer, code: str = "invalid_body"):
-    if not serializer.is_valid():
-        raise invalid(code, serializer.errors)
-    return serializer.validated_data
+from nangosite.api import ApiError, invalid, valid
 
 
 def _integration(request, key: str) -> Integration:
@@ -25,7 +19,7 @@ def _integration(request, key: str) -> Integration:
 
 def _connection(request, connection_id: str) -> tuple[Connection, dict]:
     """The connection the path and `?provider_config_key=` name, and the query read."""
-    query = _valid(s.ConnectionQuery(data=request.query_params), "invalid_query_params")
+    query = valid(s.ConnectionQuery(data=request.query_params), "invalid_query_params")
     try:
         found = Connection.objects.lookup(request.auth, query["provider_config_key"], connection_id)
         return found, query
@@ -37,7 +31,7 @@ def _connection(request, connection_id: str) -> tuple[Connection, dict]:
 def integrations(request) -> Response:
     if request.method == "POST":
         serializer = s.IntegrationSerializer(data=request.data, context={"env": request.auth})
-        _valid(serializer)
+        valid(serializer)
         return Response({"data": serializer.save().to_api()})
     rows = Integration.objects.filter(environment=request.auth).order_by("unique_key")
     return Response({"data": [i.to_api() for i in rows]})
@@ -53,12 +47,12 @@ def integration(request, key: str) -> Response:
         serializer = s.IntegrationSerializer(
             obj, data=request.data, partial=True, context={"env": request.auth}
         )
-        _valid(serializer)
+        valid(serializer)
         if "provider" in serializer.validated_data:
             raise invalid("invalid_body", {"provider": ["The provider cannot be changed."]})
         return Response({"data": serializer.save().to_api()})
     include = request.query_params.getlist("include") + request.query_params.getlist("include[]")
-    _valid(s.IntegrationQuery(data={"include": include}), "invalid_query_params")
+    valid(s.IntegrationQuery(data={"include": include}), "invalid_query_params")
     return Response({"data": obj.to_api(include_credentials="credentials" in include)})
 
 
@@ -73,7 +67,7 @@ def _active_versions(integration: Integration):
 @api_view(["GET"])
 def functions(request, key: str) -> Response:
     integration = _integration(request, key)
-    query = _valid(s.FunctionListQuery(data=request.query_params), "invalid_query_params")
+    query = valid(s.FunctionListQuery(data=request.query_params), "invalid_query_params")
     rows = _active_versions(integration).order_by("function__name")
     if query.get("type"):
         rows = rows.filter(function__type=query["type"])
@@ -106,7 +100,7 @@ def via(request) -> str:
 @api_view(["POST"])
 def deploy_functions(request) -> Response:
     """`POST /functions/deploy`: what `manage.py deploy` does, with the files posted."""
-    data = _valid(s.DeploySerializer(data=request.data, context={"env": request.auth}))
+    data = valid(s.DeploySerializer(data=request.data, context={"env": request.auth}))
     changes = deploy(
         request.auth,
         Tree(data["files"]),
@@ -137,7 +131,7 @@ def function_versions(request, key: str, name: str) -> Response:
 
 @api_view(["POST"])
 def function_rollback(request, key: str, name: str) -> Response:
-    data = _valid(s.RollbackSerializer(data=request.data))
+    data = valid(s.RollbackSerializer(data=request.data))
     function = _function(request, key, name)
     function.roll_back(data.get("version"), pin=data["pin"], via=via(request), by=data["by"])
     return Response(function.history_api())
@@ -154,9 +148,9 @@ def function_unpin(request, key: str, name: str) -> Response:
 def connections(request) -> Response:
     if request.method == "POST":
         serializer = s.ConnectionImportSerializer(data=request.data, context={"env": request.auth})
-        _valid(serializer)
+        valid(serializer)
         return Response(serializer.save().to_api(include_credentials=True))
-    query = _valid(s.ConnectionListQuery(data=request.query_params), "invalid_query_params")
+    query = valid(s.ConnectionListQuery(data=request.query_params), "invalid_query_params")
     rows = Connection.objects.in_env(request.auth).select_related("end_user")
     rows = rows.order_by("-created", "-pk")
     if query.get("connectionId"):
@@ -189,7 +183,7 @@ def connection(request, connection_id: str) -> Response:
         return Response({"success": True})
     if request.method == "PATCH":
         serializer = s.ConnectionPatchSerializer(obj, data=request.data)
-        _valid(serializer)
+        valid(serializer)
         serializer.save()
         return Response({"success": True})
     try:
@@ -204,7 +198,7 @@ def connection(request, connection_id: str) -> Response:
 
 @api_view(["POST", "PATCH"])
 def connections_metadata(request) -> Response:
-    data = _valid(s.MetadataSerializer(data=request.data))
+    data = valid(s.MetadataSerializer(data=request.data))
     ids = data["connection_id"]
     with transaction.atomic():
         rows = list(

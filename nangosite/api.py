@@ -124,6 +124,13 @@ def invalid(code: str, errors: dict | list, message: str = "") -> ApiError:
     )
 
 
+def valid(serializer, code: str = "invalid_body") -> dict:
+    """The serializer's validated data, or `invalid(code, ...)` raised with its errors."""
+    if not serializer.is_valid():
+        raise invalid(code, serializer.errors)
+    return serializer.validated_data
+
+
 _DRF_CODES = {
     exceptions.NotAuthenticated: (
         401,
@@ -155,8 +162,8 @@ def error_of(exc: Exception) -> tuple[int, dict, dict] | None:
         exc = payload_too_large()
     if isinstance(exc, DomainError):
         status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
-        headers = exc.headers() if isinstance(exc, TooManyRequests) else {}
-        return status, {"error": {"code": exc.code, "message": exc.message, **exc.extra}}, headers
+        body = {"error": {"code": exc.code, "message": exc.message, **exc.extra}}
+        return status, body, exc.headers()
     if isinstance(exc, ApiError):
         headers = {"WWW-Authenticate": 'Bearer realm="api"'} if exc.status_code == 401 else {}
         return exc.status_code, exc.body(), headers

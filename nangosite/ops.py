@@ -18,7 +18,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse
 from django.utils.timezone import now
 
-from nangosite.api import json_404, raw_json
+from nangosite.api import json_404, method_not_allowed, raw_json
 from nangosite.lib import metrics, store
 
 log = logging.getLogger(__name__)
@@ -143,11 +143,6 @@ PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
 }
 
 
-def not_allowed(request: HttpRequest) -> HttpResponse:
-    body = {"error": {"code": "method_not_allowed", "message": "Method not allowed."}}
-    return raw_json(body, 405, headers={"Allow": "GET, HEAD"})
-
-
 class ProbesMiddleware:
     """Answers PROBES' paths before any other middleware; one dict lookup for the rest."""
 
@@ -159,5 +154,5 @@ class ProbesMiddleware:
         if view is None:
             return self.get_response(request)
         if request.method not in ("GET", "HEAD"):
-            return not_allowed(request)
+            return method_not_allowed("GET, HEAD")
         return view(request)

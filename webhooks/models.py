@@ -140,7 +140,7 @@ class DeliveryQuerySet(models.QuerySet):
                 "sentAt": sent_at(moment),
             }
         )
-        return self._send(urls, body, moment, execution=execution)
+        return self._send(urls, body, moment, execution.environment_id, execution=execution)
 
     def announce_auth(
         self, connection: Connection, operation: str, error: dict | None = None
@@ -178,14 +178,12 @@ class DeliveryQuerySet(models.QuerySet):
         moment = now()
         message["sentAt"] = sent_at(moment)
         body = signing.serialize(message)
-        return self._send(urls, body, moment, connection=connection, type="auth")
+        environment_id = connection.integration.environment_id
+        return self._send(urls, body, moment, environment_id, connection=connection, type="auth")
 
-    def _send(self, urls: list[str], body: str, moment, **about) -> list["Delivery"]:
-        environment_id = (
-            about["execution"].environment_id
-            if "execution" in about
-            else about["connection"].integration.environment_id
-        )
+    def _send(
+        self, urls: list[str], body: str, moment, environment_id: int, **about
+    ) -> list["Delivery"]:
         deliveries = [
             self.create(
                 environment_id=environment_id,
@@ -417,11 +415,13 @@ class Delivery(models.Model):
                 found.webhook_lag.labels(environment).observe(max(lag, 0.0))
         if logging_on:
             message = json.loads(self.body)
-            action = (
-                Execution.objects.filter(pk=self.execution_id)
-                .values_list("action_name", flat=True)
-                .first()
-            )
+            action = None  # an auth webhook tells of no run
+            if self.execution_id is not None:
+                action = (
+                    Execution.objects.filter(pk=self.execution_id)
+                    .values_list("action_name", flat=True)
+                    .first()
+                )
             event(
                 log,
                 f"webhook {outcome}",

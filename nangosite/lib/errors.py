@@ -14,3 +14,7 @@ class DomainError(Exception):
         # More of the error body: `errors`, `payload`…
         self.extra = extra
         super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides the body (a throttle's `Retry-After`)."""
+        return {}

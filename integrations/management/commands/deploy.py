@@ -42,11 +42,6 @@ class Command(BaseCommand):
         provenance = Provenance(Via.COMMAND, _user(), git_commit(root) if root.is_dir() else "")
         scope = dict(integration=integration, action=action)
         try:
-            if prune and not dry_run:
-                # Name what will be disabled before disabling it.
-                planned = deploy(env, tree, **scope, prune=True, dry_run=True)
-                for line in prune_lines(report(env, planned)):
-                    self.stdout.write(line)
             changes = deploy(
                 env, tree, **scope, prune=prune, dry_run=dry_run, provenance=provenance
             )
@@ -54,6 +49,10 @@ class Command(BaseCommand):
             raise CommandError(
                 "nothing was deployed:\n" + "\n".join(f"  {p}" for p in exc.problems)
             ) from None
+        if prune and not dry_run:
+            # What was disabled is named first (a deploy is all or nothing).
+            for line in prune_lines(report(env, changes)):
+                self.stdout.write(line)
         for line in deploy_lines(report(env, changes, dry_run)):
             self.stdout.write(line)
 
