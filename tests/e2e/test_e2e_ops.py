@@ -150,7 +150,10 @@ def test_runs_and_requests_are_json_log_lines_with_the_execution_id(oplat):
     while time.monotonic() < deadline:
         lines = json_lines(*logs)
         runs = {e["execution_id"]: e for e in lines if e.get("logger") == "executions.runs"}
-        if async_id in runs:
+        # gunicorn writes a request's line after its answer: the result's GET may be logged
+        # a moment after the client has it.
+        got = any(e.get("path") == f"/action/{async_id}" for e in lines)
+        if async_id in runs and got:
             break
         time.sleep(0.2)
     ran = runs[async_id]
